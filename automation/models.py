@@ -1,0 +1,384 @@
+"""Workflows, their conditions and actions, and the rows that record every run.
+
+Configuration: Workflow → EventCondition*, ActionSet* → Action*.
+Records: Trigger (one per workflow whose conditions matched an occurrence,
+with its outcome), LogEntry (one per scheduled action: the pending-work queue
+and the log at once), Notification (loop conflicts), Endpoint/Adaptor
+(INTEGRATION targets and payload mappings).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from automation.constants import (
+    ActionType,
+    DelayMode,
+    Direction,
+    EntryState,
+    EventType,
+    Relation,
+    RelationMode,
+    StopIf,
+    TriggerOutcome,
+    Window,
+)
+from leads.models import Campaign, EmailTemplate, InboundNumber, Lead, List, Queue
+
+
+class NamedManager(models.Manager):
+    def get_by_natural_key(self, name):
+        return self.get(name=name)
+
+
+class Workflow(models.Model):
+    """Settings of a rule (SPEC §4.1). Conditions and action sets hang off it."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    disabled_reason = models.TextField(
+        blank=True, help_text="Set by the system when it turned the workflow off (loop detected)."
+    )
+    relation = models.CharField(max_length=20, choices=Relation, default=Relation.CAMPAIGN)
+    relation_mode = models.CharField(
+        max_length=12, choices=RelationMode, default=RelationMode.WITHIN
+    )
+    campaigns = models.ManyToManyField(Campaign, blank=True, related_name="+")
+    lists = models.ManyToManyField(List, blank=True, related_name="+")
+    queues = models.ManyToManyField(Queue, blank=True, related_name="+")
+    inbound_numbers = models.ManyToManyField(InboundNumber, blank=True, related_name="+")
+    email_templates = models.ManyToManyField(EmailTemplate, blank=True, related_name="+")
+    all_campaigns = models.BooleanField(
+        default=False, help_text="Yes: applies to every campaign regardless of the relation."
+    )
+    stop_if = models.CharField(max_length=20, choices=StopIf, default=StopIf.NEVER)
+    stop_filter = models.JSONField(
+        default=list, blank=True, help_text="Lead-Fields conditions, all must match."
+    )
+    skip_if_pending = models.BooleanField(
+        default=False,
+        help_text="Do not fire for a lead that still has unexecuted actions of this workflow.",
+    )
+    schedule_enabled = models.BooleanField(default=False)
+    schedule_window = models.CharField(max_length=5, choices=Window, default=Window.H24)
+    schedule_days = models.JSONField(
+        default=list, blank=True, help_text="0 = Monday … 6 = Sunday. Empty = every day."
+    )
+    perform_action_on = models.PositiveSmallIntegerField(
+        default=100,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Percent of qualifying leads (sticky per lead).",
+    )
+    loop_iterations = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Self-re-triggers counted by loop protection."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    objects = NamedManager()
+
+    RELATION_FIELDS = {
+        Relation.CAMPAIGN: "campaigns",
+        Relation.LIST: "lists",
+        Relation.QUEUE: "queues",
+        Relation.INBOUND_NUMBER: "inbound_numbers",
+        Relation.EMAIL_TEMPLATE: "email_templates",
+    }
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def natural_key(self):
+        return (self.name,)
+
+    def relation_objects(self):
+        return getattr(self, self.RELATION_FIELDS[self.relation]).all()
+
+
+class EventCondition(models.Model):
+    """One event condition; `config` is validated by its type's schema (automation.events)."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="events")
+    type = models.CharField(max_length=20, choices=EventType)
+    config = models.JSONField(default=dict, blank=True)
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["workflow", "position", "id"]
+
+    def __str__(self):
+        return f"{self.get_type_display()} {self.config}"
+
+
+class ActionSet(models.Model):
+    """Actions that share one timing: a delay and a window (SPEC §4.4)."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="action_sets")
+    position = models.PositiveSmallIntegerField(default=0)
+    delay_mode = models.CharField(max_length=20, choices=DelayMode, default=DelayMode.IMMEDIATE)
+    delay_days = models.PositiveIntegerField(default=0)
+    delay_hours = models.PositiveIntegerField(default=0)
+    delay_minutes = models.PositiveIntegerField(default=0)
+    delay_field = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Lead date field (lead_field mode): a lead or custom field.",
+    )
+    delay_direction = models.CharField(max_length=6, choices=Direction, default=Direction.AFTER)
+    window = models.CharField(max_length=5, choices=Window, default=Window.H24)
+
+    class Meta:
+        ordering = ["workflow", "position", "id"]
+
+    def __str__(self):
+        return f"{self.workflow} · set {self.position + 1}"
+
+
+class Action(models.Model):
+    """One action; `config` is validated by its type's executor (automation.actions)."""
+
+    action_set = models.ForeignKey(ActionSet, on_delete=models.CASCADE, related_name="actions")
+    type = models.CharField(
+        max_length=20,
+        choices=ActionType,
+        help_text="Integration is the Convoso Connect action: it sends the lead to an Endpoint.",
+    )
+    config = models.JSONField(default=dict, blank=True)
+    active = models.BooleanField(default=True)
+    skip_if_live_call = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["action_set", "position", "id"]
+
+    def __str__(self):
+        return f"{self.get_type_display()} {self.config}"
+
+
+class Trigger(models.Model):
+    """A workflow whose conditions matched an occurrence, and what became of it."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="triggers")
+    lead = models.ForeignKey(
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    occurred_at = models.DateTimeField(default=timezone.now)
+    occurrence = models.JSONField(default=dict, help_text="What happened: the occurrence's facts.")
+    outcome = models.CharField(max_length=20, choices=TriggerOutcome)
+    reason = models.CharField(max_length=300, blank=True)
+    chain = models.JSONField(
+        default=list, blank=True, help_text="Workflow ids whose actions caused this occurrence."
+    )
+
+    class Meta:
+        indexes = [
+            # Rate limit: this lead's fired triggers of this workflow in the last 180 s.
+            models.Index(fields=["workflow", "lead", "-occurred_at"], name="trigger_rate_idx"),
+            # Trigger list filtered by workflow (+ date), newest first.
+            models.Index(fields=["workflow", "-occurred_at"], name="trigger_workflow_time_idx"),
+            # A lead's triggers (lead page).
+            models.Index(fields=["lead", "-occurred_at"], name="trigger_lead_time_idx"),
+        ]
+
+    def __str__(self):
+        return (
+            f"{self.workflow_id}/{self.lead_id} {self.outcome} {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+        )
+
+
+class LogEntry(models.Model):
+    """One scheduled action: the pending-work queue and its log at once.
+
+    The lead and list are references kept without a database constraint so the
+    log outlives a deleted lead (a "lead deleted" workflow still runs, from the
+    snapshot in `context`). `lease_until` is the dispatcher's claim: a pending
+    entry whose lease is in the future has been handed to a worker; a running
+    entry whose lease has passed belongs to a worker that died.
+    """
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="log_entries")
+    action = models.ForeignKey(
+        Action, on_delete=models.SET_NULL, null=True, blank=True, related_name="log_entries"
+    )
+    trigger = models.ForeignKey(
+        Trigger, on_delete=models.SET_NULL, null=True, blank=True, related_name="entries"
+    )
+    lead = models.ForeignKey(
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    list = models.ForeignKey(
+        List,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    action_type = models.CharField(max_length=20, choices=ActionType)
+    state = models.CharField(max_length=10, choices=EntryState, default=EntryState.PENDING)
+    reason = models.CharField(max_length=500, blank=True)
+    due_at = models.DateTimeField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(
+        default=dict, blank=True, help_text="Call id, causal chain, lead snapshot when deleted."
+    )
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "workflow log entry"
+        verbose_name_plural = "workflow log entries"
+        indexes = [
+            # The dispatcher's due query: pending entries by due time.
+            models.Index(fields=["due_at"], condition=Q(state="pending"), name="entry_due_idx"),
+            # Recovery: running entries whose worker's lease ran out.
+            models.Index(
+                fields=["lease_until"], condition=Q(state="running"), name="entry_running_lease_idx"
+            ),
+            # Skip-if-pending, stop-if cancel, lead-page flush: a lead's unexecuted entries.
+            models.Index(
+                fields=["lead", "workflow"],
+                condition=Q(state__in=["pending", "running"]),
+                name="entry_lead_unexecuted_idx",
+            ),
+            # Log list filtered by workflow and date range, newest first.
+            models.Index(fields=["workflow", "-created_at"], name="entry_workflow_time_idx"),
+            # A lead's log (lead page, filter by lead).
+            models.Index(fields=["lead", "-created_at"], name="entry_lead_time_idx"),
+            # Log list filtered by list and date range.
+            models.Index(fields=["list", "-created_at"], name="entry_list_time_idx"),
+            # Global log list by date range (and its default ordering).
+            models.Index(fields=["-created_at"], name="entry_time_idx"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.action_type} lead {self.lead_id} {self.state}"
+
+
+class Notification(models.Model):
+    """A conflict notification (loop-disabled workflow), shown until acknowledged."""
+
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.CASCADE, related_name="notifications", null=True, blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    message = models.TextField()
+    chain = models.JSONField(default=list, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.message[:80]
+
+
+class RulesVersion(models.Model):
+    """A single row whose number changes whenever a rule changes (see automation.rules)."""
+
+    number = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"rules v{self.number}"
+
+
+class HttpMethod(models.TextChoices):
+    POST = "POST"
+    PUT = "PUT"
+    PATCH = "PATCH"
+    GET = "GET"
+    DELETE = "DELETE"
+
+
+class BodyFormat(models.TextChoices):
+    FORM = "form", "Form (application/x-www-form-urlencoded)"
+    JSON = "json", "JSON"
+
+
+class ResponseFormat(models.TextChoices):
+    JSON = "json", "JSON"
+    XML = "xml", "XML"
+    TEXT = "text", "Text"
+
+
+class Endpoint(models.Model):
+    """Where and how an INTEGRATION action sends a lead."""
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField(max_length=1000)
+    method = models.CharField(max_length=6, choices=HttpMethod, default=HttpMethod.POST)
+    auth_query = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Query-string auth appended to the URL, e.g. api_key=…",
+    )
+    headers = models.JSONField(default=dict, blank=True, help_text="Extra headers: {name: value}.")
+    body_format = models.CharField(max_length=4, choices=BodyFormat, default=BodyFormat.JSON)
+    response_format = models.CharField(
+        max_length=4, choices=ResponseFormat, default=ResponseFormat.JSON
+    )
+    success_key = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Response key (dotted path) that must hold the success value.",
+    )
+    success_value = models.CharField(max_length=200, blank=True)
+    timeout_seconds = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(120)]
+    )
+    max_attempts = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    secret = models.CharField(
+        max_length=200, blank=True, help_text="HMAC-SHA256 signing secret (X-Signature header)."
+    )
+    active = models.BooleanField(default=True)
+
+    objects = NamedManager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def natural_key(self):
+        return (self.name,)
+
+
+class Adaptor(models.Model):
+    """What an INTEGRATION action sends: source fields mapped to destination keys.
+
+    `fields` is a list of {"source", "to", "default", "date_format"}; `to` may
+    name several keys separated by commas.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    fields = models.JSONField(default=list, blank=True)
+
+    objects = NamedManager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def natural_key(self):
+        return (self.name,)

@@ -1,0 +1,196 @@
+"""One settings module, read from the environment (SPEC Appendix B).
+
+Defaults are for local use (SQLite under var/, ORM broker); production sets
+DATABASE_URL, SECRET_KEY, ALLOWED_HOSTS and, for several worker machines,
+REDIS_URL. Bad values fail loudly with the variable's name.
+"""
+
+import os
+import zoneinfo
+from pathlib import Path
+
+import dj_database_url
+import dj_email_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envbool(name, default):
+    value = os.getenv(name, default)
+    if value not in ("True", "False", "true", "false", "1", "0", "on", "off"):
+        raise ImproperlyConfigured(f"{name} must be True/False (or 1/0, on/off), not {value!r}")
+    return value in ("True", "true", "1", "on")
+
+
+def envint(name, default):
+    value = os.getenv(name, default)
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+
+
+def envlist(name, default=""):
+    return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
+
+
+SECRET_KEY = os.getenv("SECRET_KEY", "dev-only-insecure-key-set-SECRET_KEY-in-production")
+DEBUG = envbool("DEBUG", "False")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "django_q",
+    "crm",
+    "leads",
+    "automation",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "crm.urls"
+WSGI_APPLICATION = "crm.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database. Persistent connections matter for django-q2 workers: with
+# CONN_MAX_AGE=0 every broker call reconnects (see shared/DJANGO-Q2.md).
+# Django's psycopg connection pool is *not* enabled: it breaks qcluster.
+(BASE_DIR / "var").mkdir(exist_ok=True)
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.getenv("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'crm.sqlite3'}"),
+        conn_max_age=envint("CONN_MAX_AGE", "600"),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite is the zero-setup demo database: wait for the writer instead of
+    # failing with "database is locked" when web and workers write at once.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.getenv("TIME_ZONE", "America/New_York")
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"TIME_ZONE must be an IANA zone name, not {TIME_ZONE!r}") from None
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# Email: EMAIL_URL (e.g. smtp://user:pass@host:587/?tls=True, console://,
+# locmem://) or Django's console backend for local use.
+if os.getenv("EMAIL_URL"):
+    vars().update(dj_email_url.config(env="EMAIL_URL"))
+else:
+    EMAIL_BACKEND = os.getenv("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "workflows@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+ADMIN_EMAILS = envlist("ADMIN_EMAILS")
+
+# Outbound requests of INTEGRATION actions to loopback/private/link-local
+# addresses are refused unless this is on (tests and the demo turn it on).
+INTEGRATION_ALLOW_PRIVATE_NETWORKS = envbool("INTEGRATION_ALLOW_PRIVATE_NETWORKS", "False")
+SMS_PROVIDER_URL = os.getenv("SMS_PROVIDER_URL", "")
+VB_PROVIDER_URL = os.getenv("VB_PROVIDER_URL", "")
+
+REDIS_URL = os.getenv("REDIS_URL", "")
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if REDIS_URL:
+    CACHES["default"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+    }
+
+# django-q2. retry must exceed timeout (a task still running after `retry`
+# seconds is delivered again); save_limit=-1 keeps no successes: our own log
+# is the record of execution. Checked by crm.checks.
+Q_CLUSTER = {
+    "name": os.getenv("Q_CLUSTER_NAME", "crm"),
+    "workers": envint("Q_WORKERS", "2"),
+    "timeout": 120,
+    "retry": 300,
+    "max_attempts": 1,
+    "save_limit": -1,
+    "ack_failures": True,
+    "bulk": 10,
+    "poll": 0.2,
+    "catch_up": False,
+    "label": "Task queue",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+if envbool("Q_SYNC", "False"):
+    Q_CLUSTER["sync"] = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.DjangoModelPermissions"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CRM Workflow Automation API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+}

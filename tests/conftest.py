@@ -1,0 +1,85 @@
+"""A small named world for every test: statuses, a campaign, lists, make_lead()."""
+
+import itertools
+
+import pytest
+from django.db import connection
+from django_q.conf import Conf
+
+from leads.models import Campaign, Lead, List, Status
+
+STATUSES = [
+    # code, name, flags
+    ("NEW", "New lead", {}),
+    ("NA", "No answer", {}),
+    ("B", "Busy", {}),
+    ("A", "Answering machine", {"voicemail": True}),
+    ("CALLBK", "Callback requested", {"reached": True, "contact": True, "callback": True}),
+    ("NI", "Not interested", {"reached": True, "contact": True, "final": True}),
+    ("SALE", "Sale", {"reached": True, "contact": True, "sale": True, "final": True}),
+    ("DNC", "Do not call", {"reached": True, "dnc": True, "final": True}),
+    ("FOLLOW", "Follow up", {"reached": True, "contact": True}),
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (CI runs these)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def q_sync(monkeypatch):
+    # django-q2 reads its settings at import: switch sync mode on the class.
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture(autouse=True)
+def _private_networks(settings):
+    # Webhook tests talk to servers they start on 127.0.0.1.
+    settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS = True
+
+
+@pytest.fixture
+def statuses(db):
+    return {
+        code: Status.objects.create(code=code, name=name, **flags) for code, name, flags in STATUSES
+    }
+
+
+@pytest.fixture
+def campaign(db):
+    return Campaign.objects.create(name="Solar Q4")
+
+
+@pytest.fixture
+def other_campaign(db):
+    return Campaign.objects.create(name="Insurance")
+
+
+@pytest.fixture
+def lead_list(campaign):
+    return List.objects.create(name="Solar CA", campaign=campaign)
+
+
+@pytest.fixture
+def other_list(other_campaign):
+    return List.objects.create(name="Insurance TX", campaign=other_campaign)
+
+
+_phones = itertools.count(1000)
+
+
+@pytest.fixture
+def make_lead(lead_list, statuses):
+    def make(**fields):
+        fields.setdefault("list", lead_list)
+        fields.setdefault("phone_number", f"+1310555{next(_phones) % 10000:04d}")
+        fields.setdefault("first_name", "Ada")
+        fields.setdefault("last_name", "Lovelace")
+        return Lead.objects.create(**fields)
+
+    return make
