@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.timezone import now as timezone_now
 
@@ -421,13 +421,12 @@ class Call(models.Model):
                     return cls.objects.get(external_id=external_id), False
                 raise
             lead = Lead.objects.select_for_update().get(pk=call.lead_id)
-            lead.called_count = F("called_count") + 1
+            lead.called_count += 1
             lead.last_called_at = call.started_at
             if call.disposition_id:
                 lead.status_id = call.disposition_id
             lead._call = call
             lead.save()
-            lead.refresh_from_db(fields=["called_count"])
         return call, True
 
     def set_disposition(self, status):
@@ -559,9 +558,16 @@ class HopperEntry(models.Model):
     def __str__(self):
         return f"Hopper #{self.pk} lead {self.lead_id} p{self.priority} {self.state}"
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_state = instance.__dict__.get("state")
+        return instance
+
     def save(self, *args, **kwargs):
         with transaction.atomic(savepoint=False):
             super().save(*args, **kwargs)
+        self._loaded_state = self.state
 
     @classmethod
     def expire_due(cls, now=None):

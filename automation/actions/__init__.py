@@ -1,0 +1,33 @@
+"""The registry of the 12 action types: label → executor (config schema + behaviour)."""
+
+from automation.actions.integration import Integration
+from automation.actions.internal import (
+    CallbackAction,
+    CallbackUpdate,
+    Dnc,
+    Field,
+    Hopper,
+    Move,
+    Revenue,
+    StatusChange,
+)
+from automation.actions.messaging import Email, Sms, VoiceBroadcast
+from automation.schema import ConfigError
+
+EXECUTORS = {
+    executor.type: executor()
+    for executor in (
+        Integration, Email, Move, StatusChange, Sms, VoiceBroadcast, Field, CallbackAction,
+        CallbackUpdate, Hopper, Dnc, Revenue,
+    )
+}  # fmt: skip
+
+
+def validate(action_type, config, path="config"):
+    """Clean one action's config, or raise ConfigError naming the path."""
+    executor = EXECUTORS.get(action_type)
+    if executor is None:
+        raise ConfigError.at(
+            path.rsplit(".", 1)[0] + ".type", f"unknown action type {action_type!r}"
+        )
+    return executor.validate(config, path)

@@ -1,0 +1,59 @@
+"""What every executor is: a config schema plus `execute(run) -> Result`.
+
+Executors never raise for expected failures (bad data, a target that is
+down): they return a failed Result with the precise reason, and may ask for a
+retry at a later time (`retry_at`). Internal executors change the database
+only; the runner wraps them in the transaction that also finishes the entry.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from automation.constants import EntryState
+from automation.schema import Schema
+
+
+@dataclass
+class Run:
+    """Everything an executor may use. `lead` is locked for internal actions."""
+
+    entry: object  # LogEntry
+    lead: object  # Lead, or None when the lead was deleted (see `snapshot`)
+    config: dict
+    workflow: object
+    now: datetime
+    call: object = None  # the triggering Call, if any
+    snapshot: dict = field(default_factory=dict)  # lead values when it was deleted
+
+
+@dataclass
+class Result:
+    state: str = EntryState.SUCCEEDED
+    reason: str = ""
+    result: dict = field(default_factory=dict)
+    retry_at: datetime | None = None  # failed but worth another attempt then
+
+    @classmethod
+    def ok(cls, reason="", **result):
+        return cls(EntryState.SUCCEEDED, reason, result)
+
+    @classmethod
+    def failed(cls, reason, retry_at=None, **result):
+        return cls(EntryState.FAILED, reason, result, retry_at)
+
+    @classmethod
+    def skipped(cls, reason, **result):
+        return cls(EntryState.SKIPPED, reason, result)
+
+
+class Executor:
+    type = ""
+    internal = True
+    schema = Schema()
+    needs_lead = True  # False: can run from the deleted lead's snapshot
+
+    def validate(self, config, path="config"):
+        return self.schema.validate(config, path)
+
+    def execute(self, run: Run) -> Result:
+        raise NotImplementedError

@@ -1,0 +1,21 @@
+from django.apps import AppConfig
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+
+class AutomationConfig(AppConfig):
+    name = "automation"
+    verbose_name = "Workflow Automation"
+
+    def ready(self):
+        from automation import checks  # noqa: F401
+        from automation.models import Action, ActionSet, EventCondition, Workflow
+        from automation.rules import bump
+        from leads.models import List, Status
+
+        # Any change to what the compiled rule index holds bumps its version.
+        for model in (Workflow, EventCondition, ActionSet, Action, Status, List):
+            post_save.connect(bump, sender=model, dispatch_uid=f"rules-save-{model.__name__}")
+            post_delete.connect(bump, sender=model, dispatch_uid=f"rules-delete-{model.__name__}")
+        for attr in Workflow.RELATION_FIELDS.values():
+            through = getattr(Workflow, attr).through
+            m2m_changed.connect(bump, sender=through, dispatch_uid=f"rules-m2m-{attr}")

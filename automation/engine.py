@@ -1,0 +1,265 @@
+"""Occurrence → gates → trigger records → pending log entries.
+
+`handle(occ, lead)` runs inside the transaction that changed the lead, so
+what it writes commits or rolls back with that change. Steps:
+
+1. Take this process's compiled rule index (automation.rules); nothing to do
+   without active workflows.
+2. Stop Workflow If: when the lead (as saved now) meets a workflow's stop
+   condition, cancel that workflow's pending entries for the lead.
+3. Candidates: rules filed under one of the occurrence's facts and the
+   lead's scope. Conditions: all must match (AND) — plain Python, no queries.
+4. Gates, in this order, for each matched workflow (every outcome is a
+   Trigger row): active (only active workflows are in the index) → scope →
+   conditions → stop-if (a stopped lead does not enter: `stopped`) → skip if
+   pending (`skipped_pending`) → rate limit, 9 fired triggers per lead per
+   workflow in any rolling 180 s (`rate_limited`) → perform-action-on, a
+   sticky hash of workflow and lead (`not_selected`) → loop protection
+   (`loop_disabled` on the 100th self-re-trigger) → `fired`.
+5. Fired: one pending entry per active action with its due time
+   (automation.timing), all in one bulk insert; entries due now are handed
+   to django-q2 when the transaction commits.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from automation import rules, timing
+from automation.constants import (
+    LOOP_LIMIT,
+    RATE_LIMIT_SECONDS,
+    RATE_LIMIT_TRIGGERS,
+    ActionType,
+    DelayMode,
+    EntryState,
+    Relation,
+    TriggerOutcome,
+)
+from automation.occurrences import field_value, jsonable, quiet
+
+log = logging.getLogger(__name__)
+
+# An immediate entry is handed to django-q2 at commit; the due-time poll
+# leaves it alone for this long (it is the safety net if the hand-off failed).
+HANDOFF_LEASE = timedelta(seconds=30)
+
+
+def handle(occ, lead):
+    """Evaluate every workflow in scope against one occurrence. Returns the new entries."""
+    if quiet.get():
+        return []
+    index = rules.current()
+    if not index.rules:
+        return []
+    if occ.lead_action in ("create", "save") and index.stoppers:
+        cancel_stopped(index, occ, lead)
+    candidates, scope = index.candidates(occ, lead)
+    matched = [r for r in candidates if r.in_scope(scope) is not False and r.matches(occ, lead)]
+    if not matched:
+        return []
+    return fire(index, matched, occ, lead)
+
+
+def cancel_stopped(index, occ, lead, now=None):
+    """Cancel pending entries of workflows whose stop condition the lead now meets."""
+    stopping = [r for r in index.stoppers if r.stopped(lead, index.status_flags, occ.call)]
+    if not stopping:
+        return 0
+    from automation.models import LogEntry
+
+    reasons = {r.id: f"Stop Workflow If: {r.stop_if.replace('_', ' ')} matched" for r in stopping}
+    pending = LogEntry.objects.filter(lead_id=lead.pk, state=EntryState.PENDING)
+    workflow_ids = set(pending.values_list("workflow_id", flat=True).distinct()) & set(reasons)
+    cancelled = 0
+    for workflow_id in workflow_ids:
+        cancelled += pending.filter(workflow_id=workflow_id).update(
+            state=EntryState.CANCELLED,
+            reason=reasons[workflow_id],
+            finished_at=now or timezone.now(),
+        )
+    return cancelled
+
+
+def email_scope(rule, lead):
+    """Email-template relation: has the lead been sent one of these templates?"""
+    from automation.models import LogEntry
+    from leads.models import EmailTemplate
+
+    names = list(
+        EmailTemplate.objects.filter(pk__in=rule.object_ids).values_list("name", flat=True)
+    )
+    sent = LogEntry.objects.filter(
+        lead_id=lead.pk,
+        action_type=ActionType.EMAIL,
+        state=EntryState.SUCCEEDED,
+        action__config__template__in=names,
+    ).exists()
+    return sent if rule.relation_mode == "within" else not sent
+
+
+def gate(rule, lead, occ, index, pending, fired_recently):
+    """The outcome of the gates after conditions, and why."""
+    if rule.stopped(lead, index.status_flags, occ.call):
+        return TriggerOutcome.STOPPED, f"Stop Workflow If: {rule.stop_if.replace('_', ' ')}"
+    if rule.skip_if_pending and rule.id in pending:
+        return TriggerOutcome.SKIPPED_PENDING, "the lead has unexecuted actions of this workflow"
+    if fired_recently.get(rule.id, 0) >= RATE_LIMIT_TRIGGERS:
+        return (
+            TriggerOutcome.RATE_LIMITED,
+            f"{RATE_LIMIT_TRIGGERS} triggers in the last {RATE_LIMIT_SECONDS} s",
+        )
+    if not rule.selected(lead.pk):
+        return TriggerOutcome.NOT_SELECTED, f"outside the {rule.perform_action_on}% group"
+    if rule.id in occ.chain and loop_iteration(rule, occ):
+        return TriggerOutcome.LOOP_DISABLED, f"re-triggered itself {LOOP_LIMIT} times: disabled"
+    return TriggerOutcome.FIRED, ""
+
+
+def fire(index, matched, occ, lead):
+    from automation.models import LogEntry, Trigger
+
+    now = occ.occurred_at
+    if any(r.relation == Relation.EMAIL_TEMPLATE and not r.all_campaigns for r in matched):
+        matched = [
+            r
+            for r in matched
+            if r.relation != Relation.EMAIL_TEMPLATE or r.all_campaigns or email_scope(r, lead)
+        ]
+    ids = [r.id for r in matched]
+    pending = set()
+    if any(r.skip_if_pending for r in matched):
+        pending = set(
+            LogEntry.objects.filter(
+                lead_id=lead.pk,
+                workflow_id__in=ids,
+                state__in=(EntryState.PENDING, EntryState.RUNNING),
+            )
+            .values_list("workflow_id", flat=True)
+            .distinct()
+        )
+    fired_recently = dict(
+        Trigger.objects.filter(
+            lead_id=lead.pk,
+            workflow_id__in=ids,
+            outcome=TriggerOutcome.FIRED,
+            occurred_at__gt=now - timedelta(seconds=RATE_LIMIT_SECONDS),
+        )
+        .values_list("workflow_id")
+        .annotate(n=Count("id"))
+    )
+    triggers = []
+    for rule in matched:
+        outcome, reason = gate(rule, lead, occ, index, pending, fired_recently)
+        triggers.append(
+            Trigger(
+                workflow_id=rule.id,
+                lead_id=lead.pk,
+                occurred_at=now,
+                occurrence=occ.describe(),
+                outcome=outcome,
+                reason=reason,
+                chain=list(occ.chain),
+            )
+        )
+    Trigger.objects.bulk_create(triggers)
+    entries = []
+    for rule, trigger in zip(matched, triggers, strict=True):
+        if trigger.outcome == TriggerOutcome.FIRED:
+            entries.extend(plan(rule, trigger, occ, lead, now))
+    if not entries:
+        return []
+    LogEntry.objects.bulk_create(entries)
+    due_now = [e.pk for e in entries if e.state == EntryState.PENDING and e.lease_until]
+    if due_now:
+        from automation import tasks
+
+        transaction.on_commit(lambda: tasks.enqueue(due_now))
+    return entries
+
+
+def snapshot(lead):
+    """The lead's values, kept on entries of a deleted lead."""
+    return {f.attname: jsonable(getattr(lead, f.attname)) for f in lead._meta.concrete_fields}
+
+
+def plan(rule, trigger, occ, lead, now):
+    """The pending entries of one fired workflow, with their due times."""
+    from automation.models import LogEntry
+
+    chain = list(dict.fromkeys((*occ.chain, rule.id)))
+    context = {"chain": chain}
+    if occ.call is not None:
+        context["call_id"] = occ.call.get("id")
+    if occ.lead_action == "delete":
+        context["snapshot"] = snapshot(lead)
+    entries = []
+    for aset in rule.action_sets:
+        state, reason = EntryState.PENDING, ""
+        try:
+            due = timing.due_time(
+                now,
+                lead.zone,
+                aset.delay,
+                aset.window,
+                rule.schedule,
+                last_called_at=lead.last_called_at,
+                field_value=field_value(lead, aset.delay.field, occ.call)
+                if aset.delay.mode == DelayMode.LEAD_FIELD
+                else None,
+            )
+        except timing.TimingError as exc:
+            due, state, reason = now, EntryState.SKIPPED, f"cannot compute the due time: {exc}"
+        immediate = state == EntryState.PENDING and due <= now
+        for action in aset.actions:
+            entries.append(
+                LogEntry(
+                    workflow_id=rule.id,
+                    action_id=action.id,
+                    trigger=trigger,
+                    lead_id=lead.pk,
+                    list_id=lead.list_id,
+                    action_type=action.type,
+                    state=state,
+                    reason=reason,
+                    due_at=due,
+                    finished_at=now if state != EntryState.PENDING else None,
+                    lease_until=now + HANDOFF_LEASE if immediate else None,
+                    context=context,
+                    created_at=now,
+                )
+            )
+    return entries
+
+
+def loop_iteration(rule, occ):
+    """Count a self-re-trigger; on the LOOP_LIMIT-th, disable the workflow. True if disabled."""
+    from automation.models import Notification, Workflow
+
+    Workflow.objects.filter(pk=rule.id).update(loop_iterations=F("loop_iterations") + 1)
+    count = Workflow.objects.filter(pk=rule.id).values_list("loop_iterations", flat=True).first()
+    if count is None or count < LOOP_LIMIT:
+        return False
+    names = dict(Workflow.objects.filter(pk__in=occ.chain).values_list("pk", "name"))
+    path = " → ".join(names.get(pk, f"#{pk}") for pk in occ.chain)
+    reason = (
+        f"Loop detected: its actions re-triggered it {count} times (chain: {path} → {rule.name}). "
+        "Disabled automatically; fix the conditions or actions, then re-enable it."
+    )
+    Workflow.objects.filter(pk=rule.id).update(active=False, disabled_reason=reason)
+    Notification.objects.create(
+        workflow_id=rule.id, message=f"{rule.name}: {reason}", chain=list(occ.chain)
+    )
+    rules.bump()
+    if settings.ADMIN_EMAILS:
+        subject = f"Workflow disabled: {rule.name}"
+        transaction.on_commit(
+            lambda: send_mail(subject, reason, None, settings.ADMIN_EMAILS, fail_silently=True)
+        )
+    log.warning("workflow %s disabled: %s", rule.id, reason)
+    return True

@@ -1,0 +1,282 @@
+"""The compiled, cached, per-process rule index.
+
+A lead save must not load workflows from the database. Each process keeps
+the active workflows compiled into plain values (`Rule`), filed by the
+occurrence fact they need and by scope:
+
+    index.by_fact["disposition"][("campaign", 7)] -> [Rule, …]
+
+so an occurrence only looks at the few rules that could match it: those
+filed under one of its facts and under its lead's campaign, list, or the
+call's queue / inbound number, plus the unscoped ones (all campaigns, "not
+within", email-template relations).
+
+Invalidation: every change to a workflow, its conditions, action sets,
+actions or relations, and to statuses and lists, bumps the single
+`RulesVersion` row (signals in automation.apps). A process compares its
+index's version with that row at most every `CHECK_SECONDS`, and drops its
+own index at once when it makes a change itself. A workflow edited in the
+admin therefore applies within a second in every worker.
+"""
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+from django.db.models import F
+
+from automation import conditions, timing
+from automation.constants import Relation, RelationMode, StopIf
+from automation.events import EVENTS, FACT_PRIORITY
+from automation.occurrences import field_value
+
+CHECK_SECONDS = 1.0
+ALL = ("all",)
+
+
+def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None):
+    """Stop Workflow If: does the lead, as it is now, meet the stop condition?"""
+    if stop_if == StopIf.NEVER:
+        return False
+    if stop_if == StopIf.LEAD_FILTER:
+        return bool(stop_filter) and all(
+            conditions.compare(
+                c["operator"],
+                field_value(lead, c["field"], call),
+                c.get("value"),
+                c.get("value2"),
+                c.get("values"),
+            )
+            for c in stop_filter
+        )
+    flags = status_flags.get(lead.status_id, (False, False))
+    return flags[0] if stop_if == StopIf.REACHED_STATUS else flags[1]
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    config: dict
+
+    def matches(self, occ, lead):
+        return EVENTS[self.type].matches(self.config, occ, lead)
+
+
+@dataclass(frozen=True)
+class ActionRule:
+    id: int
+    type: str
+    skip_if_live_call: bool
+
+
+@dataclass(frozen=True)
+class ActionSetRule:
+    id: int
+    delay: timing.Delay
+    window: str
+    actions: tuple
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One active workflow, compiled."""
+
+    id: int
+    name: str
+    relation: str
+    relation_mode: str
+    object_ids: frozenset
+    all_campaigns: bool
+    stop_if: str
+    stop_filter: tuple
+    skip_if_pending: bool
+    schedule: timing.Schedule | None
+    perform_action_on: int
+    conditions: tuple
+    action_sets: tuple
+    fact: str = "lead_saved"
+
+    def scope_keys(self):
+        """Where the index files this rule."""
+        if self.all_campaigns or self.relation_mode == RelationMode.NOT_WITHIN:
+            return [ALL]
+        if self.relation == Relation.EMAIL_TEMPLATE:
+            return [ALL]
+        return [(self.relation, pk) for pk in self.object_ids]
+
+    def in_scope(self, scope):
+        """True/False, or None when only the database can tell (email templates)."""
+        if self.all_campaigns:
+            return True
+        if self.relation == Relation.EMAIL_TEMPLATE:
+            return None
+        inside = scope.get(self.relation) in self.object_ids
+        return inside if self.relation_mode == RelationMode.WITHIN else not inside
+
+    def matches(self, occ, lead):
+        return all(c.matches(occ, lead) for c in self.conditions)
+
+    def stopped(self, lead, status_flags, call=None):
+        return stop_condition_met(self.stop_if, self.stop_filter, lead, status_flags, call)
+
+    def selected(self, lead_id):
+        """Perform Action On: a stable hash puts a lead in the same group every time."""
+        if self.perform_action_on >= 100:
+            return True
+        digest = hashlib.sha256(f"{self.id}:{lead_id}".encode()).digest()
+        return int.from_bytes(digest[:4], "big") % 100 < self.perform_action_on
+
+
+@dataclass
+class RuleIndex:
+    version: int
+    rules: dict = field(default_factory=dict)
+    by_fact: dict = field(default_factory=dict)
+    stoppers: tuple = ()
+    status_flags: dict = field(default_factory=dict)  # code -> (reached, final)
+    list_campaign: dict = field(default_factory=dict)  # list id -> campaign id
+
+    def scope_of(self, occ, lead):
+        call = occ.call or {}
+        return {
+            Relation.CAMPAIGN: self.list_campaign.get(lead.list_id),
+            Relation.LIST: lead.list_id,
+            Relation.QUEUE: call.get("queue"),
+            Relation.INBOUND_NUMBER: call.get("inbound_number"),
+        }
+
+    def candidates(self, occ, lead):
+        """Rules filed under one of the occurrence's facts and in the lead's scope."""
+        scope = self.scope_of(occ, lead)
+        keys = [ALL] + [(rel, pk) for rel, pk in scope.items() if pk is not None]
+        seen, found = set(), []
+        for fact in occ.facts():
+            buckets = self.by_fact.get(fact)
+            if not buckets:
+                continue
+            for key in keys:
+                for rule in buckets.get(key, ()):
+                    if rule.id not in seen:
+                        seen.add(rule.id)
+                        found.append(rule)
+        found.sort(key=lambda r: r.id)
+        return found, scope
+
+    def add(self, rule):
+        self.rules[rule.id] = rule
+        buckets = self.by_fact.setdefault(rule.fact, {})
+        for key in rule.scope_keys():
+            buckets.setdefault(key, []).append(rule)
+
+
+def compile_rules(version):
+    """Load every active workflow with its parts in a handful of queries."""
+    from automation.models import Action, ActionSet, EventCondition, Workflow
+    from leads.models import List, Status
+
+    workflows = list(Workflow.objects.filter(active=True))
+    ids = [w.pk for w in workflows]
+    events, sets, actions, relations = {}, {}, {}, {}
+    for ev in EventCondition.objects.filter(workflow_id__in=ids, active=True).order_by(
+        "position", "id"
+    ):
+        events.setdefault(ev.workflow_id, []).append(Condition(ev.type, ev.config))
+    for act in Action.objects.filter(action_set__workflow_id__in=ids, active=True).order_by(
+        "position", "id"
+    ):
+        actions.setdefault(act.action_set_id, []).append(
+            ActionRule(act.pk, act.type, act.skip_if_live_call)
+        )
+    for aset in ActionSet.objects.filter(workflow_id__in=ids).order_by("position", "id"):
+        delay = timing.Delay(
+            mode=aset.delay_mode,
+            days=aset.delay_days,
+            hours=aset.delay_hours,
+            minutes=aset.delay_minutes,
+            field=aset.delay_field,
+            direction=aset.delay_direction,
+        )
+        sets.setdefault(aset.workflow_id, []).append(
+            ActionSetRule(aset.pk, delay, aset.window, tuple(actions.get(aset.pk, ())))
+        )
+    for relation, attr in Workflow.RELATION_FIELDS.items():
+        through = getattr(Workflow, attr).through
+        target = next(f for f in through._meta.get_fields() if f.name not in ("id", "workflow"))
+        rows = through.objects.filter(workflow_id__in=ids).values_list(
+            "workflow_id", target.attname
+        )
+        for workflow_id, pk in rows:
+            relations.setdefault((workflow_id, relation), set()).add(pk)
+
+    index = RuleIndex(version=version)
+    index.status_flags = {
+        code: (reached, final)
+        for code, reached, final in Status.objects.values_list("code", "reached", "final")
+    }
+    index.list_campaign = dict(List.objects.values_list("pk", "campaign_id"))
+    stoppers = []
+    for w in workflows:
+        conds = tuple(events.get(w.pk, ()))
+        if not conds:
+            continue  # a workflow without an active condition never fires
+        needed = {EVENTS[c.type].fact for c in conds} - {None}
+        fact = next((f for f in FACT_PRIORITY if f in needed), "lead_saved")
+        rule = Rule(
+            id=w.pk,
+            name=w.name,
+            relation=w.relation,
+            relation_mode=w.relation_mode,
+            object_ids=frozenset(relations.get((w.pk, w.relation), ())),
+            all_campaigns=w.all_campaigns,
+            stop_if=w.stop_if,
+            stop_filter=tuple(w.stop_filter or ()),
+            skip_if_pending=w.skip_if_pending,
+            schedule=timing.Schedule(w.schedule_window, tuple(w.schedule_days or ()))
+            if w.schedule_enabled
+            else None,
+            perform_action_on=w.perform_action_on,
+            conditions=conds,
+            action_sets=tuple(sets.get(w.pk, ())),
+            fact=fact,
+        )
+        index.add(rule)
+        if rule.stop_if != StopIf.NEVER:
+            stoppers.append(rule)
+    index.stoppers = tuple(stoppers)
+    return index
+
+
+_state = {"index": None, "checked": 0.0}
+
+
+def read_version():
+    from automation.models import RulesVersion
+
+    return RulesVersion.objects.filter(pk=1).values_list("number", flat=True).first() or 0
+
+
+def current():
+    """The index for this process, reloaded when the rules' version changed."""
+    index = _state["index"]
+    now = time.monotonic()
+    if index is None or now - _state["checked"] >= CHECK_SECONDS:
+        version = read_version()
+        if index is None or index.version != version:
+            index = compile_rules(version)
+            _state["index"] = index
+        _state["checked"] = now
+    return index
+
+
+def invalidate():
+    """Drop this process's index (the next evaluation reloads it)."""
+    _state["index"] = None
+
+
+def bump(**_):
+    """A rule changed: bump the shared version and drop our own index."""
+    from automation.models import RulesVersion
+
+    if not RulesVersion.objects.filter(pk=1).update(number=F("number") + 1):
+        RulesVersion.objects.get_or_create(pk=1, defaults={"number": 1})
+    invalidate()

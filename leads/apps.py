@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class LeadsConfig(AppConfig):
+    name = "leads"
+    verbose_name = "CRM"
+
+    def ready(self):
+        from leads import signals  # noqa: F401
