@@ -10,6 +10,7 @@ and the log at once), Notification (loop conflicts), Endpoint/Adaptor
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -102,6 +103,39 @@ class Workflow(models.Model):
     def relation_objects(self):
         return getattr(self, self.RELATION_FIELDS[self.relation]).all()
 
+    def clean(self):
+        from automation import events
+        from automation.schema import ConfigError
+
+        errors = {}
+        days = self.schedule_days
+        if not isinstance(days, list) or any(
+            isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 6 for d in days
+        ):
+            errors["schedule_days"] = "Days are a list of 0 (Monday) … 6 (Sunday)."
+        try:
+            self.stop_filter = events.validate_filter(self.stop_filter)
+        except ConfigError as exc:
+            errors["stop_filter"] = "; ".join(f"{p}: {m}" for p, m in exc.errors.items())
+        if (
+            self.stop_if == StopIf.LEAD_FILTER
+            and not self.stop_filter
+            and "stop_filter" not in errors
+        ):
+            errors["stop_filter"] = "Stop if 'Advanced Lead Filter' needs at least one condition."
+        if errors:
+            raise ValidationError(errors)
+
+    def reenable(self):
+        """An operator turns a loop-disabled workflow back on: the loop count starts again."""
+        self.active = True
+        self.disabled_reason = ""
+        self.loop_iterations = 0
+        self.save()
+        self.notifications.filter(acknowledged_at__isnull=True).update(
+            acknowledged_at=timezone.now()
+        )
+
 
 class EventCondition(models.Model):
     """One event condition; `config` is validated by its type's schema (automation.events)."""
@@ -117,6 +151,23 @@ class EventCondition(models.Model):
 
     def __str__(self):
         return f"{self.get_type_display()} {self.config}"
+
+    def clean(self):
+        from automation import events
+
+        self.config = clean_config(events.validate, self.type, self.config)
+
+
+def clean_config(validate, type_, config):
+    """Validate a config with its type's schema; errors keyed `config` with each path."""
+    from automation.schema import ConfigError
+
+    try:
+        return validate(type_, config, "config")
+    except ConfigError as exc:
+        raise ValidationError(
+            {"config": [f"{path}: {message}" for path, message in exc.errors.items()]}
+        ) from None
 
 
 class ActionSet(models.Model):
@@ -142,6 +193,25 @@ class ActionSet(models.Model):
     def __str__(self):
         return f"{self.workflow} · set {self.position + 1}"
 
+    def clean(self):
+        from automation import timing
+
+        errors = {}
+        if self.delay_mode == DelayMode.LEAD_FIELD and not self.delay_field:
+            errors["delay_field"] = "Name the lead date field the delay is relative to."
+        workflow = getattr(self, "workflow", None) if self.workflow_id else None
+        if (
+            workflow
+            and workflow.schedule_enabled
+            and not timing.windows_overlap(self.window, workflow.schedule_window)
+        ):
+            errors["window"] = (
+                f"The window {self.window} never overlaps the workflow's schedule "
+                f"{workflow.schedule_window}: these actions could never run."
+            )
+        if errors:
+            raise ValidationError(errors)
+
 
 class Action(models.Model):
     """One action; `config` is validated by its type's executor (automation.actions)."""
@@ -162,6 +232,11 @@ class Action(models.Model):
 
     def __str__(self):
         return f"{self.get_type_display()} {self.config}"
+
+    def clean(self):
+        from automation import actions
+
+        self.config = clean_config(actions.validate, self.type, self.config)
 
 
 class Trigger(models.Model):
@@ -193,6 +268,35 @@ class Trigger(models.Model):
         return (
             f"{self.workflow_id}/{self.lead_id} {self.outcome} {self.occurred_at:%Y-%m-%d %H:%M:%S}"
         )
+
+
+class LogEntryQuerySet(models.QuerySet):
+    def unexecuted(self):
+        return self.filter(state=EntryState.PENDING)
+
+    def flush(self, reason="flushed by an operator", now=None):
+        """Flush the pending entries among these. Returns (entries flushed, leads affected)."""
+        pending = self.unexecuted()
+        leads = pending.values("lead_id").distinct().count()
+        count = pending.update(
+            state=EntryState.FLUSHED,
+            reason=reason,
+            finished_at=now or timezone.now(),
+            lease_until=None,
+        )
+        return count, leads
+
+    def run_now(self, now=None):
+        """Make the pending entries among these due now and hand them to workers."""
+        from django.db import transaction
+
+        from automation import tasks
+
+        now = now or timezone.now()
+        ids = list(self.unexecuted().values_list("pk", flat=True))
+        self.model.objects.filter(pk__in=ids).update(due_at=now, lease_until=None)
+        transaction.on_commit(lambda: tasks.enqueue(ids))
+        return len(ids)
 
 
 class LogEntry(models.Model):
@@ -237,6 +341,8 @@ class LogEntry(models.Model):
     )
     idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = LogEntryQuerySet.as_manager()
 
     class Meta:
         verbose_name = "workflow log entry"
