@@ -169,12 +169,14 @@ class RuleIndex:
             buckets.setdefault(key, []).append(rule)
 
 
-def compile_rules(version):
-    """Load every active workflow with its parts in a handful of queries."""
+def compile_rules(version, workflows=None):
+    """Load every active workflow (or the given ones) with its parts in a handful of queries."""
     from automation.models import Action, ActionSet, EventCondition, Workflow
     from leads.models import List, Status
 
-    workflows = list(Workflow.objects.filter(active=True))
+    if workflows is None:
+        workflows = Workflow.objects.filter(active=True)
+    workflows = list(workflows)
     ids = [w.pk for w in workflows]
     events, sets, actions, relations = {}, {}, {}, {}
     for ev in EventCondition.objects.filter(workflow_id__in=ids, active=True).order_by(
