@@ -27,3 +27,45 @@ def test_it_rejects_an_invalid_phone_in_clean(lead_list, statuses):
     with pytest.raises(ValidationError) as exc:
         lead.full_clean()
     assert "phone_number" in exc.value.message_dict
+
+
+def test_it_normalises_the_alt_phone(make_lead):
+    lead = make_lead(alt_phone="312.555.0142")
+    lead.refresh_from_db()
+    assert lead.alt_phone == "+13125550142"
+
+
+def test_it_falls_back_to_the_account_zone_when_the_number_has_none(make_lead, settings):
+    settings.TIME_ZONE = "America/Chicago"
+    # International freephone (+800): valid, but in no time zone.
+    lead = make_lead(phone_number="+80012345678")
+    lead.refresh_from_db()
+    assert lead.timezone == "America/Chicago"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="phones.zone_for takes the first of phonenumbers' alphabetical zone list: "
+    "toll-free numbers get America/Adak, 907 gets Adak instead of Anchorage",
+)
+@pytest.mark.parametrize(
+    ("phone", "zone"),
+    [("+18005550199", "America/Chicago"), ("+19075550100", "America/Anchorage")],
+)
+def test_it_does_not_guess_a_zone_from_an_ambiguous_number(make_lead, settings, phone, zone):
+    settings.TIME_ZONE = "America/Chicago"
+    assert make_lead(phone_number=phone).timezone == zone
+
+
+def test_it_rejects_an_unknown_time_zone_in_clean(lead_list, statuses):
+    lead = Lead(list=lead_list, phone_number="+13105550123", timezone="Mars/Olympus_Mons")
+    with pytest.raises(ValidationError) as exc:
+        lead.full_clean()
+    assert "timezone" in exc.value.message_dict
+
+
+def test_it_reports_the_fields_changed_since_loading(make_lead, statuses):
+    lead = Lead.objects.get(pk=make_lead().pk)
+    lead.city = "Fresno"
+    lead.status = statuses["SALE"]
+    assert lead.changed_fields() == {"city", "status"}
