@@ -1,4 +1,241 @@
+"""The automation API (SPEC Appendix A): workflow documents, logs, triggers, flush, dry run."""
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.urls import path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
+from rest_framework.views import APIView
+
+from automation import constants, document, dryrun
+from automation.filters import LogEntryFilter, NotificationFilter, TriggerFilter
+from automation.models import LogEntry, Notification, Trigger, Workflow
+from automation.schema import ConfigError
+from automation.serializers import (
+    DryRunSerializer,
+    FlushSerializer,
+    LogEntrySerializer,
+    NotificationSerializer,
+    TriggerSerializer,
+)
+from leads.models import Lead
+
+
+def config_error(exc):
+    """A ConfigError as a 400 body: {path: [message]}."""
+    return ValidationError(
+        {path or "non_field_errors": [message] for path, message in exc.errors.items()}
+    )
+
+
+class NewestFirst(CursorPagination):
+    """Cursor pages: no COUNT(*) over millions of log rows."""
+
+    ordering = ("-created_at", "-id")
+    page_size = 100
+    page_size_query_param = "limit"
+    max_page_size = 1000
+
+
+class TriggersNewestFirst(NewestFirst):
+    ordering = ("-occurred_at", "-id")
+
+
+class WorkflowViewSet(viewsets.ViewSet):
+    """Workflows as one nested JSON document (create, read, update, delete, export, import)."""
+
+    queryset = Workflow.objects.all()  # for DjangoModelPermissions
+    permission_classes = [permissions.DjangoModelPermissions]
+
+    def represent(self, workflow):
+        return {
+            "id": workflow.pk,
+            **document.export(workflow),
+            "disabled_reason": workflow.disabled_reason,
+        }
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def list(self, request):
+        workflows = Workflow.objects.prefetch_related("events", "campaigns", "lists")
+        return Response([self.represent(w) for w in workflows])
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def retrieve(self, request, pk=None):
+        return Response(self.represent(get_object_or_404(Workflow, pk=pk)))
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def create(self, request):
+        try:
+            workflow = document.save(request.data)
+        except ConfigError as exc:
+            raise config_error(exc) from None
+        return Response(self.represent(workflow), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def update(self, request, pk=None):
+        workflow = get_object_or_404(Workflow, pk=pk)
+        try:
+            workflow = document.save(request.data, workflow)
+        except ConfigError as exc:
+            raise config_error(exc) from None
+        return Response(self.represent(workflow))
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def partial_update(self, request, pk=None):
+        workflow = get_object_or_404(Workflow, pk=pk)
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["the document must be a JSON object"]})
+        merged = {**document.export(workflow), **request.data}
+        try:
+            workflow = document.save(merged, workflow)
+        except ConfigError as exc:
+            raise config_error(exc) from None
+        return Response(self.represent(workflow))
+
+    def destroy(self, request, pk=None):
+        workflow = get_object_or_404(Workflow, pk=pk)
+        with transaction.atomic():
+            workflow.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["get"])
+    def export(self, request):
+        """Every workflow's document, for import elsewhere."""
+        return Response({"workflows": [document.export(w) for w in Workflow.objects.all()]})
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["post"], url_path="import")
+    def import_(self, request):
+        """Create or update (by name) the workflows of an export. All or nothing."""
+        try:
+            saved = document.import_documents(request.data)
+        except ConfigError as exc:
+            raise config_error(exc) from None
+        return Response({"imported": [self.represent(w) for w in saved]})
+
+    @extend_schema(request=DryRunSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"], url_path="dry-run")
+    def dry_run(self, request, pk=None):
+        """What would this workflow do to this lead now? Nothing is stored or sent."""
+        workflow = get_object_or_404(Workflow, pk=pk)
+        params = DryRunSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        lead = Lead.objects.filter(pk=params.validated_data["lead"]).first()
+        if lead is None:
+            raise ValidationError({"lead": [f"no lead with id {params.validated_data['lead']}"]})
+        with transaction.atomic():
+            report = dryrun.explain(workflow, lead, params.validated_data["facts"])
+            transaction.set_rollback(True)  # belt and braces: nothing is stored
+        return Response(report)
+
+
+class LogEntryViewSet(viewsets.ReadOnlyModelViewSet):
+    """Workflow log entries: one per scheduled action."""
+
+    queryset = LogEntry.objects.all()
+    serializer_class = LogEntrySerializer
+    filterset_class = LogEntryFilter
+    pagination_class = NewestFirst
+    ordering_fields = ["created_at", "due_at"]
+
+    @extend_schema(request=FlushSerializer, responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["post"])
+    def flush(self, request):
+        """Flush pending entries, by `ids` or by the same filters as the list. Only pending ones."""
+        if not request.user.has_perm("automation.change_logentry"):
+            return Response(
+                {"detail": "You may not flush actions."}, status=status.HTTP_403_FORBIDDEN
+            )
+        body = FlushSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        entries = LogEntry.objects.all()
+        if "ids" in body.validated_data:
+            entries = entries.filter(pk__in=body.validated_data["ids"])
+        else:
+            filters = LogEntryFilter(request.data, queryset=entries)
+            if not filters.is_valid():
+                raise ValidationError(filters.errors)
+            if not any(request.data.get(k) not in (None, "", []) for k in filters.filters):
+                raise ValidationError(
+                    {"ids": ["give ids or at least one filter (refusing to flush everything)"]}
+                )
+            entries = filters.qs
+        with transaction.atomic():
+            flushed, leads = entries.flush(reason=f"flushed by {request.user.get_username()} (API)")
+        return Response({"flushed": flushed, "leads": leads})
+
+
+class TriggerViewSet(viewsets.ReadOnlyModelViewSet):
+    """Trigger records: every workflow whose conditions matched, and what became of it."""
+
+    queryset = Trigger.objects.all()
+    serializer_class = TriggerSerializer
+    filterset_class = TriggerFilter
+    pagination_class = TriggersNewestFirst
+
+
+class NotificationViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Conflict notifications (loop-disabled workflows)."""
+
+    queryset = Notification.objects.all()
+    serializer_class = NotificationSerializer
+    filterset_class = NotificationFilter
+
+    @extend_schema(request=None, responses=NotificationSerializer)
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None):
+        if not request.user.has_perm("automation.change_notification"):
+            return Response({"detail": "You may not acknowledge notifications."}, status=403)
+        from django.utils import timezone
+
+        notification = self.get_object()
+        if notification.acknowledged_at is None:
+            notification.acknowledged_at = timezone.now()
+            notification.acknowledged_by = request.user
+            notification.save()
+        return Response(NotificationSerializer(notification).data)
+
+
+class ConstantsView(APIView):
+    """Event types, action types, operators and windows, with their descriptions."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        return Response(
+            {
+                "events": constants.CONNECT_WORKFLOW_EVENTS,
+                "action_types": constants.ACTION_TYPES,
+                "operators": constants.OPERATORS,
+                "windows": constants.SCHEDULE_WINDOWS,
+                "delay_modes": dict(constants.DelayMode.choices),
+                "stop_if": dict(constants.StopIf.choices),
+                "relations": dict(constants.Relation.choices),
+                "entry_states": dict(constants.EntryState.choices),
+                "trigger_outcomes": dict(constants.TriggerOutcome.choices),
+                "rate_limit": {
+                    "triggers": constants.RATE_LIMIT_TRIGGERS,
+                    "seconds": constants.RATE_LIMIT_SECONDS,
+                },
+                "loop_limit": constants.LOOP_LIMIT,
+            }
+        )
+
 
 router = DefaultRouter()
-urlpatterns = router.urls
+router.register("workflows", WorkflowViewSet, basename="workflow")
+router.register("workflow-logs", LogEntryViewSet, basename="workflow-log")
+router.register("workflow-triggers", TriggerViewSet, basename="workflow-trigger")
+router.register("notifications", NotificationViewSet, basename="notification")
+
+urlpatterns = [path("constants/", ConstantsView.as_view(), name="constants"), *router.urls]

@@ -16,7 +16,8 @@ starts one). Any number of dispatchers may run on any number of machines:
    If the task is lost (Redis has no acks; a worker is killed), the lease
    runs out and step 2 claims the entry again. The runner's own claim makes
    a second delivery a no-op, so nothing runs twice.
-4. Back-pressure: while the broker already holds a backlog, claim nothing
+4. Every few seconds, expire hopper slots past their time (Hopper Expired).
+5. Back-pressure: while the broker already holds a backlog, claim nothing
    new, so leases do not expire in the queue.
 """
 
@@ -37,7 +38,8 @@ log = logging.getLogger(__name__)
 
 DISPATCH_LEASE = timedelta(seconds=60)
 CLAIM_LIMIT = 1000
-MAX_BACKLOG = 400  # django-q2 tasks (each holds up to tasks.BATCH entries)
+MAX_BACKLOG = 400
+HOPPER_SWEEP_SECONDS = 5  # django-q2 tasks (each holds up to tasks.BATCH entries)
 
 
 def recover(now=None):
@@ -84,14 +86,28 @@ def dispatch_once(now=None):
     return claim(now, limit=min(CLAIM_LIMIT, room * tasks.BATCH))
 
 
+def sweep_hopper():
+    """Expire hopper slots past their time (each fires Hopper Expired)."""
+    from leads.models import HopperEntry
+
+    try:
+        return HopperEntry.expire_due()
+    except Exception:
+        log.exception("hopper sweep failed")
+        return 0
+
+
 def run_forever(interval=0.5, stop_after=None):
     """The dispatcher loop: claim as long as there is work, else wait `interval`."""
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
-    started = time.monotonic()
+    started = last_sweep = time.monotonic()
     log.info("dispatcher started")
     while not stopping:
+        if time.monotonic() - last_sweep >= HOPPER_SWEEP_SECONDS:
+            last_sweep = time.monotonic()
+            sweep_hopper()
         if stop_after is not None and time.monotonic() - started > stop_after:
             break
         try:

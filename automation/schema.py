@@ -8,6 +8,7 @@ knows its admin form field (`form_field()`), so the editor shows real inputs
 (dropdowns of statuses, lists, templates …) generated from the same schema.
 """
 
+import copy
 from decimal import Decimal, InvalidOperation
 
 from django import forms
@@ -311,6 +312,10 @@ class Any(Field):
         return value
 
 
+class Raw(Field):
+    """Passed through as it is, for a dedicated check after (nested lists and objects)."""
+
+
 class Schema:
     """Named fields plus an optional cross-field `check(cleaned, path)`."""
 
@@ -332,7 +337,7 @@ class Schema:
             value = config.get(name, MISSING)
             if value is MISSING or value is None or value == "" and not isinstance(field, Str):
                 if field.default is not MISSING:
-                    cleaned[name] = field.default
+                    cleaned[name] = copy.deepcopy(field.default)
                 elif field.required:
                     errors[join(path, name)] = "is required"
                 continue

@@ -1,0 +1,236 @@
+"""What would this workflow do to this lead now? Nothing is stored or sent.
+
+The occurrence is simulated from the lead as it is: a lead save carrying its
+latest call (and that call's disposition), unless `facts` says otherwise
+(any Occurrence field: lead_action, disposition, status_from, redisposition,
+callback_id, hopper_entry_id, call …).
+"""
+
+import zoneinfo
+from dataclasses import fields as dataclass_fields
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count
+from django.utils import timezone
+
+from automation import conditions, rules, timing
+from automation.constants import (
+    RATE_LIMIT_SECONDS,
+    RATE_LIMIT_TRIGGERS,
+    DelayMode,
+    EntryState,
+    TriggerOutcome,
+)
+from automation.events import EVENTS
+from automation.occurrences import Occurrence, call_data, field_value
+
+
+def simulated_occurrence(lead, facts, now):
+    facts = dict(facts or {})
+    call = lead.calls.order_by("-started_at", "-pk").first()
+    base = {
+        "lead_id": lead.pk,
+        "occurred_at": now,
+        "lead_action": "save",
+        "status_from": None,
+        "status_to": lead.status_id,
+        "call": call_data(call) if call else None,
+        "disposition": call.disposition_id if call else None,
+    }
+    allowed = {f.name for f in dataclass_fields(Occurrence)} - {"lead_id", "occurred_at"}
+    base.update({k: v for k, v in facts.items() if k in allowed})
+    if isinstance(base.get("changed_fields"), list):
+        base["changed_fields"] = frozenset(base["changed_fields"])
+    if isinstance(base.get("chain"), list):
+        base["chain"] = tuple(base["chain"])
+    return Occurrence(**base)
+
+
+def why_condition(condition, occ, lead, matched):
+    spec = EVENTS[condition.type]
+    config = condition.config
+    if spec.fact is None:
+        if condition.type == "CALL_COUNT":
+            actual = lead.called_count
+            subject = "called count"
+        elif condition.type == "SUBMITTED_BY":
+            actual, subject = lead.submitted_by, "submitted by"
+        else:
+            actual = field_value(lead, config["field"], occ.call)
+            subject = config["field"]
+        op = config.get("operator")
+        target = config.get("values") or config.get("value")
+        if op == "between":
+            target = f"{config.get('value')} and {config.get('value2')}"
+        verb = "matches" if matched else "does not match"
+        if op:
+            return f"{subject} is {actual!r}: {verb} {op.replace('_', ' ')} {target!r}"
+        return f"{subject} is {actual!r}: {verb} {config.get('values')!r}"
+    if spec.fact not in occ.facts():
+        return f"this occurrence has no {spec.fact.replace('_', ' ')}"
+    return "matches this occurrence" if matched else f"this occurrence does not match {config!r}"
+
+
+def explain(workflow, lead, facts=None, now=None):
+    """The dry run as a dict (see the module docstring)."""
+    from automation.models import LogEntry, Trigger
+
+    now = now or timezone.now()
+    occ = simulated_occurrence(lead, facts, now)
+    index = rules.current()
+    compiled = rules.compile_rules(index.version, [workflow])
+    rule = compiled.rules.get(workflow.pk)
+    report = {
+        "workflow": {"id": workflow.pk, "name": workflow.name, "active": workflow.active},
+        "lead": {"id": lead.pk, "timezone": lead.timezone},
+        "occurrence": occ.describe(),
+        "conditions": [],
+        "gates": [],
+        "outcome": "no_match",
+        "actions": [],
+    }
+    gates = report["gates"]
+    gates.append(
+        {
+            "gate": "active",
+            "passed": workflow.active,
+            "why": "active" if workflow.active else f"inactive {workflow.disabled_reason}".strip(),
+        }
+    )
+    if rule is None:
+        gates.append({"gate": "conditions", "passed": False, "why": "no active event condition"})
+        return report
+    scope = compiled.scope_of(occ, lead)
+    in_scope = rule.in_scope(scope)
+    if in_scope is None:
+        from automation.engine import email_scope
+
+        in_scope = email_scope(rule, lead)
+    gates.append(
+        {
+            "gate": "scope",
+            "passed": in_scope,
+            "why": "all campaigns"
+            if rule.all_campaigns
+            else f"{rule.relation} {rule.relation_mode.replace('_', ' ')} the chosen objects",
+        }
+    )
+    all_matched = True
+    for condition in rule.conditions:
+        matched = condition.matches(occ, lead)
+        all_matched &= matched
+        report["conditions"].append(
+            {
+                "type": condition.type,
+                "config": condition.config,
+                "matched": matched,
+                "why": why_condition(condition, occ, lead, matched),
+            }
+        )
+    gates.append(
+        {
+            "gate": "conditions",
+            "passed": all_matched,
+            "why": "all match" if all_matched else "not all match (AND)",
+        }
+    )
+    stopped = rule.stopped(lead, compiled.status_flags, occ.call)
+    gates.append({"gate": "stop_if", "passed": not stopped, "why": rule.stop_if})
+    pending = LogEntry.objects.filter(
+        lead_id=lead.pk, workflow_id=workflow.pk, state__in=(EntryState.PENDING, EntryState.RUNNING)
+    ).exists()
+    gates.append(
+        {
+            "gate": "skip_if_pending",
+            "passed": not (rule.skip_if_pending and pending),
+            "why": f"{'on' if rule.skip_if_pending else 'off'}; pending actions: {'yes' if pending else 'no'}",
+        }
+    )
+    recent = (
+        Trigger.objects.filter(
+            lead_id=lead.pk,
+            workflow_id=workflow.pk,
+            outcome=TriggerOutcome.FIRED,
+            occurred_at__gt=now - timedelta(seconds=RATE_LIMIT_SECONDS),
+        )
+        .aggregate(n=Count("id"))
+        .get("n")
+    )
+    gates.append(
+        {
+            "gate": "rate_limit",
+            "passed": recent < RATE_LIMIT_TRIGGERS,
+            "why": f"{recent} of {RATE_LIMIT_TRIGGERS} triggers in the last {RATE_LIMIT_SECONDS} s",
+        }
+    )
+    selected = rule.selected(lead.pk)
+    gates.append(
+        {
+            "gate": "perform_action_on",
+            "passed": selected,
+            "why": f"{rule.perform_action_on}%: lead {'in' if selected else 'outside'} the group",
+        }
+    )
+    order = [
+        "active",
+        "scope",
+        "conditions",
+        "stop_if",
+        "skip_if_pending",
+        "rate_limit",
+        "perform_action_on",
+    ]
+    outcomes = {
+        "active": "inactive",
+        "scope": "out_of_scope",
+        "conditions": "no_match",
+        "stop_if": TriggerOutcome.STOPPED,
+        "skip_if_pending": TriggerOutcome.SKIPPED_PENDING,
+        "rate_limit": TriggerOutcome.RATE_LIMITED,
+        "perform_action_on": TriggerOutcome.NOT_SELECTED,
+    }
+    failed = next((g["gate"] for g in gates if g["gate"] in order and not g["passed"]), None)
+    report["outcome"] = str(outcomes[failed]) if failed else str(TriggerOutcome.FIRED)
+    report["actions"] = planned_actions(rule, workflow, lead, occ, now)
+    return report
+
+
+def planned_actions(rule, workflow, lead, occ, now):
+    from automation.models import Action
+
+    account = zoneinfo.ZoneInfo(settings.TIME_ZONE)
+    configs = dict(Action.objects.filter(action_set__workflow=workflow).values_list("pk", "config"))
+    planned = []
+    for position, aset in enumerate(rule.action_sets):
+        error, due = "", None
+        try:
+            due = timing.due_time(
+                now,
+                lead.zone,
+                aset.delay,
+                aset.window,
+                rule.schedule,
+                last_called_at=lead.last_called_at,
+                field_value=field_value(lead, aset.delay.field, occ.call)
+                if aset.delay.mode == DelayMode.LEAD_FIELD
+                else None,
+            )
+        except timing.TimingError as exc:
+            error = str(exc)
+        for action in aset.actions:
+            planned.append(
+                {
+                    "action_set": position,
+                    "type": action.type,
+                    "config": configs.get(action.id, {}),
+                    "due_at": due.isoformat() if due else None,
+                    "due_local": due.astimezone(lead.zone).isoformat() if due else None,
+                    "due_account": due.astimezone(account).isoformat() if due else None,
+                    "error": error,
+                }
+            )
+    return planned
+
+
+__all__ = ["explain", "conditions"]

@@ -1,0 +1,65 @@
+from rest_framework import serializers
+
+from automation.models import LogEntry, Notification, Trigger
+
+
+class LogEntrySerializer(serializers.ModelSerializer):
+    workflow = serializers.IntegerField(source="workflow_id", read_only=True)
+    lead = serializers.IntegerField(source="lead_id", read_only=True)
+    list = serializers.IntegerField(source="list_id", read_only=True, allow_null=True)
+    action = serializers.IntegerField(source="action_id", read_only=True, allow_null=True)
+    trigger = serializers.IntegerField(source="trigger_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = LogEntry
+        fields = [
+            "id", "workflow", "lead", "list", "action_type", "action", "state", "reason",
+            "due_at", "started_at", "finished_at", "attempts", "result", "trigger", "created_at",
+            "idempotency_key",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class TriggerSerializer(serializers.ModelSerializer):
+    workflow = serializers.IntegerField(source="workflow_id", read_only=True)
+    lead = serializers.IntegerField(source="lead_id", read_only=True)
+
+    class Meta:
+        model = Trigger
+        fields = [
+            "id",
+            "workflow",
+            "lead",
+            "occurred_at",
+            "occurrence",
+            "outcome",
+            "reason",
+            "chain",
+        ]
+        read_only_fields = fields
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = [
+            "id",
+            "workflow",
+            "created_at",
+            "message",
+            "chain",
+            "acknowledged_at",
+            "acknowledged_by",
+        ]
+        read_only_fields = fields
+
+
+class FlushSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=100000
+    )
+
+
+class DryRunSerializer(serializers.Serializer):
+    lead = serializers.IntegerField(min_value=1)
+    facts = serializers.DictField(required=False, default=dict)
