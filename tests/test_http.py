@@ -1,0 +1,509 @@
+"""crm.http: the one outbound-HTTP wrapper. Every server here runs on 127.0.0.1."""
+
+import hashlib
+import hmac
+import json
+import socket
+import time
+from email.utils import formatdate
+
+import pytest
+
+from crm import http
+from tests import httpserver
+from tests.httpserver import HttpServer, make_certificate
+
+http_server = httpserver.http_server  # the fixture (an import would trip ruff's F811)
+
+
+@pytest.fixture
+def naps():
+    """Stands in for time.sleep: records the waits instead of waiting."""
+    return []
+
+
+@pytest.fixture
+def resolve_to(monkeypatch):
+    """Make crm.http resolve chosen names (only crm.http: urllib3 still sees real DNS)."""
+    table = {}
+    real = http._getaddrinfo
+
+    def fake(host, port, *args, **kwargs):
+        if host not in table:
+            return real(host, port, *args, **kwargs)
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
+            for a in table[host]
+        ]
+
+    monkeypatch.setattr(http, "_getaddrinfo", fake)
+
+    def add(host, *addresses):
+        table[host] = addresses
+
+    return add
+
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- Success and what was sent -------------------------------------------------------
+
+
+def test_it_sends_exactly_the_request_and_returns_the_response(http_server):
+    http_server.reply(201, json={"id": 7}, headers={"X-Request-Id": "r1"})
+
+    outcome = http.request(
+        "post",
+        http_server.url("/leads?source=web"),
+        headers={"Content-Type": "application/json", "X-Custom": "yes"},
+        body='{"first_name": "Ada"}',
+    )
+
+    assert outcome.ok and outcome.reason == ""
+    assert (outcome.status_code, outcome.attempts) == (201, 1)
+    assert json.loads(outcome.text) == {"id": 7}
+    (got,) = http_server.requests
+    assert (got.method, got.path, got.query) == ("POST", "/leads", {"source": ["web"]})
+    assert got.body == b'{"first_name": "Ada"}'
+    assert got.headers["Content-Type"] == "application/json"
+    assert got.headers["X-Custom"] == "yes"
+    assert got.headers["User-Agent"] == "crm-workflows/1 (+https://example.invalid)"
+    assert got.headers["Host"] == f"127.0.0.1:{http_server.port}"
+    # The log shows what the server received: the same headers, the same body.
+    assert outcome.request["method"] == "POST"
+    assert outcome.request["url"] == http_server.url("/leads?source=web")
+    assert outcome.request["body"] == '{"first_name": "Ada"}'
+    assert outcome.request["headers"] == dict(got.headers.items())
+    assert outcome.response["status"] == 201
+    assert outcome.response["headers"]["X-Request-Id"] == "r1"
+    assert json.loads(outcome.response["body"]) == {"id": 7}
+
+
+def test_it_keeps_the_response_excerpt_short_and_the_text_whole(http_server):
+    http_server.reply(body="x" * 5000)
+
+    outcome = http.request("GET", http_server.url())
+
+    assert len(outcome.response["body"]) == 2000
+    assert outcome.text == "x" * 5000
+
+
+def test_it_truncates_a_long_request_body_in_the_log(http_server):
+    outcome = http.request("POST", http_server.url(), body=b"a" * 50_000)
+
+    assert http_server.requests[0].body == b"a" * 50_000
+    assert outcome.request["body"].startswith("a" * 10_000 + "…")
+    assert "50000 bytes" in outcome.request["body"]
+    assert len(outcome.request["body"]) < 10_100
+
+
+def test_it_survives_a_body_that_is_not_utf8(http_server):
+    http_server.reply(body=b"caf\xe9 \xff\xfe", headers={"Content-Type": "text/plain"})
+    http_server.reply(body=b"caf\xe9", headers={"Content-Type": "text/plain; charset=latin-1"})
+    http_server.reply(body=b"caf\xe9", headers={"Content-Type": "text/plain; charset=bogus-42"})
+
+    undeclared = http.request("POST", http_server.url(), body=b"\xff\x00 binary")
+    declared = http.request("GET", http_server.url())
+    unknown = http.request("GET", http_server.url())
+
+    assert undeclared.ok and undeclared.text == "caf\ufffd \ufffd\ufffd"
+    assert undeclared.request["body"] == "\ufffd\x00 binary"
+    assert declared.text == "café"
+    assert unknown.ok and unknown.text == "caf\ufffd"
+    json.dumps(undeclared.as_log())
+
+
+def test_it_gives_a_json_serialisable_log(http_server):
+    http_server.reply(503, body="down", headers={"Retry-After": "1"})
+
+    failed = http.request("GET", http_server.url(), sleep=lambda s: None)
+    unresolved = http.request("GET", "http://nothing.invalid/")
+
+    for outcome in (failed, unresolved):
+        logged = json.loads(json.dumps(outcome.as_log()))
+        assert set(logged) >= {"request", "response", "reason", "attempts"}
+    assert json.loads(json.dumps(failed.as_log()))["response"]["body"] == "down"
+    assert unresolved.as_log()["response"] == {}
+
+
+# --- Retries ---------------------------------------------------------------------------
+
+
+def test_it_retries_a_500_after_one_backoff(http_server, naps):
+    http_server.reply(500)
+    http_server.reply(200, body="ok")
+
+    outcome = http.request(
+        "POST", http_server.url("/hook"), body=b"same", max_attempts=3, sleep=naps.append
+    )
+
+    assert outcome.ok and outcome.attempts == 2 and outcome.text == "ok"
+    assert len(naps) == 1 and 0.5 <= naps[0] <= 0.55
+    assert [r.body for r in http_server.requests] == [b"same", b"same"]
+
+
+def test_it_backs_off_exponentially_up_to_30_seconds(http_server, naps):
+    http_server.reply(500)
+    for _ in range(8):
+        http_server.reply(502)
+
+    outcome = http.request("GET", http_server.url(), max_attempts=9, sleep=naps.append)
+
+    assert not outcome.ok and outcome.reason == "http 502" and outcome.attempts == 9
+    assert outcome.status_code == 502
+    bases = [0.5, 1, 2, 4, 8, 16, 30, 30]
+    assert all(b <= nap <= min(b * 1.1, 30) for b, nap in zip(bases, naps, strict=True))
+
+
+def test_it_does_not_retry_a_404(http_server, naps):
+    http_server.reply(404, body="no such lead")
+
+    outcome = http.request("GET", http_server.url(), max_attempts=3, sleep=naps.append)
+
+    assert not outcome.ok and outcome.status_code == 404
+    assert outcome.reason == "http 404 (not retried)"
+    assert outcome.attempts == 1 and naps == [] and len(http_server.requests) == 1
+    assert outcome.text == "no such lead"
+
+
+def test_it_waits_as_long_as_retry_after_says_on_429(http_server, naps):
+    http_server.reply(429, headers={"Retry-After": "3"})
+
+    outcome = http.request("GET", http_server.url(), max_attempts=2, sleep=naps.append)
+
+    assert outcome.ok and outcome.attempts == 2 and naps == [3]
+
+
+def test_it_reads_retry_after_as_an_http_date_on_503(http_server, naps):
+    http_server.reply(503, headers={"Retry-After": formatdate(time.time() + 30, usegmt=True)})
+
+    outcome = http.request("GET", http_server.url(), max_attempts=2, sleep=naps.append)
+
+    assert outcome.ok and len(naps) == 1 and 27 < naps[0] <= 30
+
+
+def test_it_caps_retry_after_at_a_minute(http_server, naps):
+    http_server.reply(429, headers={"Retry-After": "3600"})
+
+    http.request("GET", http_server.url(), max_attempts=2, sleep=naps.append)
+
+    assert naps == [60]
+
+
+def test_it_reports_the_last_failure_when_attempts_run_out(http_server, naps):
+    http_server.reply(503)
+    http_server.reply(500)
+
+    outcome = http.request("GET", http_server.url(), max_attempts=2, sleep=naps.append)
+
+    assert (outcome.ok, outcome.reason, outcome.attempts) == (False, "http 500", 2)
+    assert len(naps) == 1
+
+
+# --- Network failures ------------------------------------------------------------------
+
+
+def test_it_times_out_when_the_server_is_slow(http_server):
+    http_server.reply(delay=3)
+
+    started = time.monotonic()
+    outcome = http.request("GET", http_server.url(), timeout=0.3)
+
+    assert not outcome.ok and outcome.status_code is None
+    assert outcome.reason == "timeout: no response within 0.3 s"
+    assert outcome.response == {} and outcome.text == ""
+    assert time.monotonic() - started < 2
+
+
+def test_it_retries_after_a_timeout(http_server, naps):
+    http_server.reply(delay=3)
+    http_server.reply(body="second time lucky")
+
+    outcome = http.request("GET", http_server.url(), timeout=0.3, max_attempts=2, sleep=naps.append)
+
+    assert outcome.ok and outcome.attempts == 2 and outcome.text == "second time lucky"
+
+
+def test_it_reports_a_refused_connection(naps):
+    port = closed_port()
+
+    outcome = http.request("GET", f"http://127.0.0.1:{port}/", max_attempts=2, sleep=naps.append)
+
+    assert outcome.reason == f"refused: connection refused by 127.0.0.1:{port}"
+    assert outcome.attempts == 2 and len(naps) == 1
+
+
+def test_it_reports_a_name_that_does_not_resolve(naps):
+    outcome = http.request("GET", "http://nothing.invalid/", max_attempts=3, sleep=naps.append)
+
+    assert not outcome.ok
+    assert outcome.reason.startswith("dns: nothing.invalid did not resolve")
+    if outcome.reason == "dns: nothing.invalid did not resolve":
+        assert outcome.attempts == 1 and naps == []  # no such name: not retried
+
+
+def test_it_reports_a_connection_closed_without_an_answer(http_server, naps):
+    http_server.reply(drop=True)
+    http_server.reply(body="back")
+
+    outcome = http.request("GET", http_server.url(), max_attempts=2, sleep=naps.append)
+    http_server.reply(drop=True)
+    dropped = http.request("GET", http_server.url())
+
+    assert outcome.ok and outcome.attempts == 2
+    assert dropped.reason == (
+        f"connection: 127.0.0.1:{http_server.port} closed the connection"
+        " without a complete response"
+    )
+
+
+def test_it_does_not_follow_redirects(http_server):
+    http_server.reply(302, headers={"Location": http_server.url("/elsewhere")})
+
+    outcome = http.request("GET", http_server.url("/here"), max_attempts=3)
+
+    assert not outcome.ok and outcome.status_code == 302 and outcome.attempts == 1
+    assert outcome.reason == "http 302 (redirects are not followed)"
+    assert [r.path for r in http_server.requests] == ["/here"]
+
+
+@pytest.mark.parametrize(
+    "url, why",
+    [
+        ("ftp://example.com/file", "invalid url: the scheme must be http or https"),
+        ("example.com/hook", "invalid url: the scheme must be http or https"),
+        ("http:///no-host", "invalid url: no host name"),
+        ("http://example.com:99999/", "invalid url: Port out of range 0-65535"),
+    ],
+)
+def test_it_refuses_an_invalid_url_without_trying(url, why):
+    outcome = http.request("GET", url)
+
+    assert (outcome.ok, outcome.reason, outcome.attempts) == (False, why, 0)
+    assert outcome.request["url"] == url
+
+
+def test_it_reports_an_invalid_header_value(http_server):
+    outcome = http.request("GET", http_server.url(), headers={"X-Bad": "one\r\nInjected: 1"})
+
+    assert outcome.reason.startswith("invalid header:")
+    assert http_server.requests == []
+
+
+def test_it_raises_for_programming_errors():
+    with pytest.raises(ValueError):
+        http.request("GET", "http://example.com/", max_attempts=0)
+    with pytest.raises(ValueError):
+        http.request("GET", "http://example.com/", timeout=0)
+    with pytest.raises(TypeError):
+        http.request("GET", "http://example.com/", body={"a": 1})
+
+
+# --- Private networks ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://127.0.0.1/", "blocked: 127.0.0.1 is a loopback address"),
+        ("http://127.1/", "blocked: 127.1 resolves to 127.0.0.1, a loopback address"),
+        ("http://2130706433/", "blocked: 2130706433 resolves to 127.0.0.1, a loopback address"),
+        ("http://0x7f000001/", "blocked: 0x7f000001 resolves to 127.0.0.1, a loopback address"),
+        ("http://[::1]/", "blocked: ::1 is a loopback address"),
+        ("http://[::ffff:127.0.0.1]/", "blocked: ::ffff:127.0.0.1 is a loopback address"),
+        ("http://10.1.2.3/", "blocked: 10.1.2.3 is a private address"),
+        ("https://192.168.0.10/", "blocked: 192.168.0.10 is a private address"),
+        ("http://172.16.5.4/", "blocked: 172.16.5.4 is a private address"),
+        ("http://[fd00::1]/", "blocked: fd00::1 is a private address"),
+        ("http://169.254.169.254/latest/", "blocked: 169.254.169.254 is a link-local address"),
+        ("http://[fe80::1]/", "blocked: fe80::1 is a link-local address"),
+        ("http://0.0.0.0/", "blocked: 0.0.0.0 is an unspecified address"),
+        ("http://224.0.0.1/", "blocked: 224.0.0.1 is a multicast address"),
+        ("http://240.0.0.1/", "blocked: 240.0.0.1 is a reserved address"),
+        ("http://100.64.0.1/", "blocked: 100.64.0.1 is a non-public address"),
+    ],
+)
+def test_it_blocks_non_public_addresses(url, reason):
+    outcome = http.request("GET", url, allow_private=False, max_attempts=3)
+
+    assert not outcome.ok
+    assert outcome.reason == f"{reason} (private networks are not allowed here)"
+    assert outcome.attempts == 1 and outcome.response == {}
+    with pytest.raises(http.Blocked):
+        http.check_destination(url, allow_private=False)
+
+
+def test_it_blocks_localhost():
+    outcome = http.request("GET", "http://localhost:8000/", allow_private=False)
+
+    # localhost may resolve to 127.0.0.1 or ::1 first, depending on the machine.
+    assert outcome.reason.startswith("blocked: localhost resolves to ")
+    assert "a loopback address" in outcome.reason
+
+
+def test_it_blocks_a_host_if_any_of_its_addresses_is_private(resolve_to):
+    resolve_to("mixed.invalid", "93.184.216.34", "10.0.0.1")
+
+    with pytest.raises(http.Blocked, match="mixed.invalid resolves to 10.0.0.1, a private"):
+        http.check_destination("https://mixed.invalid/", allow_private=False)
+
+
+def test_it_lets_public_addresses_through():
+    assert http.check_destination("http://93.184.216.34/", allow_private=False) is None
+    assert http.check_destination("https://[2606:4700::1111]/", allow_private=False) is None
+
+
+def test_it_follows_the_setting_when_not_told(http_server, settings):
+    settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS = False
+    blocked = http.request("GET", http_server.url())
+    settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS = True
+    allowed = http.request("GET", http_server.url())
+
+    assert blocked.reason == (
+        "blocked: 127.0.0.1 is a loopback address (INTEGRATION_ALLOW_PRIVATE_NETWORKS is off)"
+    )
+    assert allowed.ok and len(http_server.requests) == 1
+
+
+def test_it_allows_private_addresses_when_told(http_server, settings):
+    settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS = False
+
+    outcome = http.request("GET", http_server.url(), allow_private=True)
+
+    assert outcome.ok
+
+
+def test_it_connects_to_the_address_it_checked(http_server, resolve_to):
+    # Only crm.http can resolve this name: if urllib3 resolved it again, it would fail.
+    resolve_to("pinned.invalid", "127.0.0.1")
+
+    outcome = http.request("GET", f"http://pinned.invalid:{http_server.port}/x", allow_private=True)
+
+    assert outcome.ok, outcome.reason
+    assert http_server.requests[0].headers["Host"] == f"pinned.invalid:{http_server.port}"
+    assert outcome.request["url"] == f"http://pinned.invalid:{http_server.port}/x"
+
+
+def test_it_tries_the_next_address_when_one_refuses(http_server, resolve_to):
+    # 127.0.0.2 is loopback too, but nothing listens there on this port.
+    resolve_to("two.invalid", "127.0.0.2", "127.0.0.1")
+
+    outcome = http.request("GET", f"http://two.invalid:{http_server.port}/", allow_private=True)
+
+    assert outcome.ok and outcome.attempts == 1
+
+
+# --- TLS -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    certfile, keyfile = make_certificate(tmp_path, "pinned.invalid")
+    with HttpServer(tls=(certfile, keyfile)) as server:
+        server.certfile = certfile
+        yield server
+
+
+def test_it_keeps_sni_and_the_certificate_check_on_a_pinned_https_address(
+    tls_server, resolve_to, monkeypatch
+):
+    resolve_to("pinned.invalid", "127.0.0.1")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_server.certfile)
+
+    outcome = http.request("GET", f"https://pinned.invalid:{tls_server.port}/secure")
+
+    assert outcome.ok, outcome.reason
+    (got,) = tls_server.requests
+    assert got.sni == "pinned.invalid"
+    assert got.headers["Host"] == f"pinned.invalid:{tls_server.port}"
+
+
+def test_it_reports_an_untrusted_certificate(tls_server, resolve_to, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    resolve_to("pinned.invalid", "127.0.0.1")
+
+    outcome = http.request("GET", f"https://pinned.invalid:{tls_server.port}/", max_attempts=3)
+
+    assert outcome.reason.startswith("tls: certificate verify failed: self")
+    assert outcome.attempts == 1 and tls_server.requests == []
+
+
+def test_it_reports_a_certificate_for_another_name(tls_server, resolve_to, monkeypatch):
+    resolve_to("other.invalid", "127.0.0.1")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", tls_server.certfile)
+
+    outcome = http.request("GET", f"https://other.invalid:{tls_server.port}/")
+
+    assert outcome.reason.startswith("tls: certificate verify failed: Hostname mismatch")
+    assert tls_server.requests == []
+
+
+# --- Secrets ---------------------------------------------------------------------------
+
+
+def test_it_masks_secrets_in_the_log_but_sends_them(http_server):
+    http_server.reply(body="echo: hunter2-secret", headers={"Set-Cookie": "session=abc"})
+
+    outcome = http.request(
+        "POST",
+        http_server.url("/in?api_key=K123&user=ada&access_token=T9&auth=zz&page=2"),
+        headers={
+            "Authorization": "Bearer abc",
+            "X-Api-Key": "k1",
+            "X-Auth-Token": "t1",
+            "X-Signature": "sig",
+            "X-Client-Secret": "cs",
+            "Idempotency-Key": "idem-1",
+            "X-Note": "uses hunter2-secret",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        body="name=Ada&pw=hunter2-secret&enc=hunter2%2Dsecret",
+        secrets=["hunter2-secret", "", "hunter2%2Dsecret"],
+    )
+
+    logged = outcome.request
+    assert logged["url"] == http_server.url(
+        "/in?api_key=***&user=ada&access_token=***&auth=***&page=2"
+    )
+    for name in ("Authorization", "X-Api-Key", "X-Auth-Token", "X-Signature", "X-Client-Secret"):
+        assert logged["headers"][name] == "***"
+    assert logged["headers"]["Idempotency-Key"] == "idem-1"
+    assert logged["headers"]["X-Note"] == "uses ***"
+    assert logged["body"] == "name=Ada&pw=***&enc=***"
+    assert outcome.response["body"] == "echo: ***"
+    assert outcome.response["headers"]["Set-Cookie"] == "***"
+    assert "hunter2" not in json.dumps(outcome.as_log())
+    # The server got the real values.
+    (got,) = http_server.requests
+    assert got.headers["Authorization"] == "Bearer abc"
+    assert got.query["api_key"] == ["K123"]
+    assert got.form["pw"] == ["hunter2-secret"]
+    assert outcome.text == "echo: hunter2-secret"
+
+
+def test_it_masks_a_password_in_the_url_and_a_url_encoded_secret(http_server):
+    outcome = http.request(
+        "GET",
+        f"http://bob:pa%24%24@127.0.0.1:{http_server.port}/?q=a%20b%2Fc",
+        secrets=["a b/c"],
+    )
+
+    assert outcome.request["url"] == f"http://bob:***@127.0.0.1:{http_server.port}/?q=***"
+    assert outcome.request["headers"]["Authorization"] == "***"
+    assert http_server.requests[0].headers["Authorization"].startswith("Basic ")
+
+
+# --- Signing ---------------------------------------------------------------------------
+
+
+def test_it_signs_timestamp_dot_body_with_hmac_sha256():
+    body = b'{"lead": 1}'
+    expected = hmac.new(b"s3cret", b"1700000000." + body, hashlib.sha256).hexdigest()
+
+    assert http.sign("s3cret", "1700000000", body) == expected
+    assert http.sign("s3cret", "1700000001", body) != expected
