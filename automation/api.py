@@ -2,7 +2,6 @@
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
@@ -60,7 +59,7 @@ class WorkflowViewSet(viewsets.ViewSet):
             "disabled_reason": workflow.disabled_reason,
         }
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(operation_id="workflows_list", responses=OpenApiTypes.OBJECT)
     def list(self, request):
         workflows = Workflow.objects.prefetch_related("events", "campaigns", "lists")
         return Response([self.represent(w) for w in workflows])
@@ -98,6 +97,7 @@ class WorkflowViewSet(viewsets.ViewSet):
             raise config_error(exc) from None
         return Response(self.represent(workflow))
 
+    @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
         workflow = get_object_or_404(Workflow, pk=pk)
         with transaction.atomic():
@@ -237,5 +237,3 @@ router.register("workflows", WorkflowViewSet, basename="workflow")
 router.register("workflow-logs", LogEntryViewSet, basename="workflow-log")
 router.register("workflow-triggers", TriggerViewSet, basename="workflow-trigger")
 router.register("notifications", NotificationViewSet, basename="notification")
-
-urlpatterns = [path("constants/", ConstantsView.as_view(), name="constants"), *router.urls]

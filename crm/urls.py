@@ -2,13 +2,24 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from automation.api import ConstantsView
+from automation.api import router as automation_router
+from leads.api import router as leads_router
+
+# One router, so the API root lists every endpoint.
+router = DefaultRouter()
+for registry in (leads_router.registry, automation_router.registry):
+    for prefix, viewset, basename in registry:
+        router.register(prefix, viewset, basename=basename)
 
 api = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("", include("leads.api")),
-    path("", include("automation.api")),
+    path("constants/", ConstantsView.as_view(), name="constants"),
+    path("", include(router.urls)),
 ]
 
 urlpatterns = [

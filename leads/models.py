@@ -299,6 +299,16 @@ class Lead(models.Model):
         self.phone_number = phones.to_e164(self.phone_number)
         if self.alt_phone:
             self.alt_phone = phones.to_e164(self.alt_phone)
+        old_phone = self.loaded_value("phone_number")
+        # A zone that was derived from the old number follows a new number; one
+        # chosen explicitly stays.
+        if (
+            old_phone
+            and old_phone != self.phone_number
+            and self.timezone
+            and self.timezone == self.loaded_value("timezone") == phones.zone_for(old_phone)
+        ):
+            self.timezone = ""
         if not self.timezone:
             self.timezone = phones.zone_for(self.phone_number)
         # Without savepoint: if the save fails the enclosing transaction fails too.

@@ -25,15 +25,26 @@ def to_e164(raw):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# A split area code lists its zones alphabetically; these are never the
+# better guess (Adak is a few hundred people of Alaska's 907).
+UNLIKELY_ZONES = {"America/Adak"}
+
+
 def zone_for(e164):
     """The IANA zone of a number's area, else the account default (TIME_ZONE).
 
-    Where a number's area spans several zones, phonenumbers lists them in
-    order; the first is the best single guess.
+    One zone: that zone. An area split over a few zones: the account's zone if
+    it is one of them, else the likeliest. A non-geographic number (toll-free
+    numbers list every North American zone): the account default.
     """
     try:
         zones = phone_timezone.time_zones_for_number(phonenumbers.parse(e164, DEFAULT_REGION))
     except phonenumbers.NumberParseException:
         zones = ()
     zones = [z for z in zones if z != phone_timezone.UNKNOWN_TIMEZONE]
-    return zones[0] if zones else settings.TIME_ZONE
+    if len(zones) == 1:
+        return zones[0]
+    if not zones or len(zones) > 3 or settings.TIME_ZONE in zones:
+        return settings.TIME_ZONE
+    likely = [z for z in zones if z not in UNLIKELY_ZONES]
+    return (likely or zones)[0]

@@ -173,19 +173,6 @@ class LeadSerializer(CRMModelSerializer):
         validated_data.setdefault("submitted_by", "api")
         return super().create(validated_data)
 
-    def update(self, instance, validated_data):
-        # A zone derived from the old number follows the new number; an
-        # explicitly chosen zone stays.
-        new_phone = validated_data.get("phone_number")
-        if (
-            new_phone
-            and new_phone != instance.phone_number
-            and "timezone" not in validated_data
-            and instance.timezone == phones.zone_for(instance.phone_number)
-        ):
-            validated_data["timezone"] = ""
-        return super().update(instance, validated_data)
-
 
 class CallSerializer(CRMModelSerializer):
     disposition = StatusCodeField(required=False, allow_null=True)

@@ -43,11 +43,6 @@ def test_it_falls_back_to_the_account_zone_when_the_number_has_none(make_lead, s
     assert lead.timezone == "America/Chicago"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="phones.zone_for takes the first of phonenumbers' alphabetical zone list: "
-    "toll-free numbers get America/Adak, 907 gets Adak instead of Anchorage",
-)
 @pytest.mark.parametrize(
     ("phone", "zone"),
     [("+18005550199", "America/Chicago"), ("+19075550100", "America/Anchorage")],
