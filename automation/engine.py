@@ -21,6 +21,7 @@ what it writes commits or rolls back with that change. Steps:
    to django-q2 when the transaction commits.
 """
 
+import copy
 import logging
 from datetime import timedelta
 
@@ -57,18 +58,41 @@ def handle(occ, lead):
     index = rules.current()
     if not index.rules:
         return []
+    before = previous_state(lead, occ)
     if occ.lead_action in ("create", "save") and index.stoppers:
-        cancel_stopped(index, occ, lead)
+        cancel_stopped(index, occ, lead, before)
     candidates, scope = index.candidates(occ, lead)
     matched = [r for r in candidates if r.in_scope(scope) is not False and r.matches(occ, lead)]
     if not matched:
         return []
-    return fire(index, matched, occ, lead)
+    return fire(index, matched, occ, lead, before)
 
 
-def cancel_stopped(index, occ, lead, now=None):
-    """Cancel pending entries of workflows whose stop condition the lead now meets."""
-    stopping = [r for r in index.stoppers if r.stopped(lead, index.status_flags, occ.call)]
+def previous_state(lead, occ):
+    """The lead as it was before this occurrence (the stop-if entry gate reads it).
+
+    A save that itself brings the lead to a stop status (a SALE disposition on a
+    "stop if final status" workflow — SPEC Appendix A's own example) still
+    fires: the lead was not stopped *before*. Later stop statuses cancel.
+    """
+    if occ.lead_action != "save" or not occ.changed_fields:
+        return lead
+    before = copy.copy(lead)
+    for name in occ.changed_fields:
+        attname = lead._meta.get_field(name).attname
+        setattr(before, attname, lead.loaded_value(attname))
+    return before
+
+
+def cancel_stopped(index, occ, lead, before=None, now=None):
+    """Cancel pending entries of workflows whose stop condition the lead has just met."""
+    flags = index.status_flags
+    stopping = [
+        r
+        for r in index.stoppers
+        if r.stopped(lead, flags, occ.call)
+        and (before is None or before is lead or not r.stopped(before, flags, occ.call))
+    ]
     if not stopping:
         return 0
     from automation.models import LogEntry
@@ -103,9 +127,9 @@ def email_scope(rule, lead):
     return sent if rule.relation_mode == "within" else not sent
 
 
-def gate(rule, lead, occ, index, pending, fired_recently):
+def gate(rule, lead, occ, index, pending, fired_recently, before=None):
     """The outcome of the gates after conditions, and why."""
-    if rule.stopped(lead, index.status_flags, occ.call):
+    if rule.stopped(lead if before is None else before, index.status_flags, occ.call):
         return TriggerOutcome.STOPPED, f"Stop Workflow If: {rule.stop_if.replace('_', ' ')}"
     if rule.skip_if_pending and rule.id in pending:
         return TriggerOutcome.SKIPPED_PENDING, "the lead has unexecuted actions of this workflow"
@@ -121,7 +145,7 @@ def gate(rule, lead, occ, index, pending, fired_recently):
     return TriggerOutcome.FIRED, ""
 
 
-def fire(index, matched, occ, lead):
+def fire(index, matched, occ, lead, before=None):
     from automation.models import LogEntry, Trigger
 
     now = occ.occurred_at
@@ -155,7 +179,7 @@ def fire(index, matched, occ, lead):
     )
     triggers = []
     for rule in matched:
-        outcome, reason = gate(rule, lead, occ, index, pending, fired_recently)
+        outcome, reason = gate(rule, lead, occ, index, pending, fired_recently, before)
         triggers.append(
             Trigger(
                 workflow_id=rule.id,
@@ -171,7 +195,7 @@ def fire(index, matched, occ, lead):
     entries = []
     for rule, trigger in zip(matched, triggers, strict=True):
         if trigger.outcome == TriggerOutcome.FIRED:
-            entries.extend(plan(rule, trigger, occ, lead, now))
+            entries.extend(plan(rule, trigger, occ, lead, now, index))
     if not entries:
         return []
     LogEntry.objects.bulk_create(entries)
@@ -188,12 +212,15 @@ def snapshot(lead):
     return {f.attname: jsonable(getattr(lead, f.attname)) for f in lead._meta.concrete_fields}
 
 
-def plan(rule, trigger, occ, lead, now):
+def plan(rule, trigger, occ, lead, now, index=None):
     """The pending entries of one fired workflow, with their due times."""
     from automation.models import LogEntry
 
     chain = list(dict.fromkeys((*occ.chain, rule.id)))
     context = {"chain": chain}
+    if index is not None and rule.stopped(lead, index.status_flags, occ.call):
+        # Already in the stop state when it fired: only a *later* stop cancels.
+        context["stopped_at_trigger"] = True
     if occ.call is not None:
         context["call_id"] = occ.call.get("id")
     if occ.lead_action == "delete":

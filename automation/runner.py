@@ -109,7 +109,10 @@ def precheck(entry, lead, executor):
             return Result.skipped("the lead no longer exists")
         return None
     index = rules.current()
-    if rules.stop_condition_met(workflow.stop_if, workflow.stop_filter, lead, index.status_flags):
+    stopped = rules.stop_condition_met(
+        workflow.stop_if, workflow.stop_filter, lead, index.status_flags
+    )
+    if stopped and not entry.context.get("stopped_at_trigger"):
         return Result(
             EntryState.CANCELLED, f"Stop Workflow If: {workflow.stop_if.replace('_', ' ')}"
         )
