@@ -86,12 +86,13 @@ def previous_state(lead, occ):
 
 def cancel_stopped(index, occ, lead, before=None, now=None):
     """Cancel pending entries of workflows whose stop condition the lead has just met."""
+    if before is None or before is lead:
+        return 0  # nothing changed: the lead cannot have just reached a stop state
     flags = index.status_flags
     stopping = [
         r
         for r in index.stoppers
-        if r.stopped(lead, flags, occ.call)
-        and (before is None or before is lead or not r.stopped(before, flags, occ.call))
+        if r.stopped(lead, flags, occ.call) and not r.stopped(before, flags, occ.call)
     ]
     if not stopping:
         return 0
