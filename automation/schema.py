@@ -50,12 +50,13 @@ class Field:
         return value
 
     def form_field(self, name):
-        return self.form_class(
-            required=self.required and self.default is MISSING,
-            label=self.label or name.replace("_", " ").capitalize(),
-            help_text=self.help_text,
+        kwargs = {
+            "required": self.required and self.default is MISSING,
+            "label": self.label or name.replace("_", " ").capitalize(),
+            "help_text": self.help_text,
             **self.form_kwargs(),
-        )
+        }
+        return self.form_class(**kwargs)
 
     def form_kwargs(self):
         return {}
