@@ -36,7 +36,7 @@ def test_the_lead_page_shows_its_calls_callbacks_and_hopper_entries(admin_client
 
     assert response.status_code == 200
     prefixes = {formset.formset.prefix for formset in response.context["inline_admin_formsets"]}
-    assert prefixes == {"calls", "callbacks", "hopper_entries"}
+    assert {"calls", "callbacks", "hopper_entries"} <= prefixes
 
 
 def test_it_finds_a_lead_by_phone_in_any_spelling(admin_client, world, make_lead):
