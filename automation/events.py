@@ -43,8 +43,18 @@ def check_operator_values(cleaned, path):
             cleaned["operator"], cleaned.get("value"), cleaned.get("value2"), cleaned.get("values")
         )
     except ValueError as exc:
-        key = "value2" if "value2" in str(exc) else ("values" if "values" in str(exc) else "value")
-        raise ConfigError.at(join(path, key), str(exc)) from None
+        raise ConfigError.at(join(path, bad_value_key(cleaned, str(exc))), str(exc)) from None
+
+
+def bad_value_key(cleaned, message):
+    """The key an operator-value error is about (the message alone does not say)."""
+    if "value2" in message:
+        return "value2"
+    if cleaned["operator"] == Operator.WITHIN:
+        # `within` reads `values`; a list or "CA, NV" in `value` only when `values` is absent.
+        given_as_value = cleaned.get("values") is None and cleaned.get("value") is not None
+        return "value" if given_as_value else "values"
+    return "value"
 
 
 def statuses(required=True, label=""):
