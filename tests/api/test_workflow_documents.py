@@ -32,7 +32,12 @@ DOC = {
             "delay": {"mode": "fixed", "days": 0, "hours": 1, "minutes": 30},
             "window": "8-9",
             "actions": [
-                {"type": "STATUS", "active": True, "skip_if_live_call": False, "config": {"status": "FOLLOW"}},
+                {
+                    "type": "STATUS",
+                    "active": True,
+                    "skip_if_live_call": False,
+                    "config": {"status": "FOLLOW"},
+                },
                 {"type": "MOVE", "config": {"list": "Solar CA"}},
             ],
         }
@@ -59,7 +64,10 @@ def test_it_creates_a_workflow_from_the_document(api, doc):
     assert list(workflow.campaigns.values_list("name", flat=True)) == ["Solar Q4"]
     assert workflow.events.count() == 3
     assert workflow.schedule_enabled and workflow.schedule_window == "9-5"
-    assert [a.type for a in Action.objects.filter(action_set__workflow=workflow)] == ["STATUS", "MOVE"]
+    assert [a.type for a in Action.objects.filter(action_set__workflow=workflow)] == [
+        "STATUS",
+        "MOVE",
+    ]
     assert response.json()["id"] == workflow.pk
 
 
@@ -87,18 +95,30 @@ def test_it_exports_and_imports_by_natural_keys(api, doc):
 @pytest.mark.parametrize(
     "mutate, path",
     [
-        (lambda d: d["action_sets"][0]["actions"][1]["config"].update(list="Nope"), "action_sets[0].actions[1].config.list"),
-        (lambda d: d["action_sets"][0]["actions"][0]["config"].update(status="ZZZ"), "action_sets[0].actions[0].config.status"),
+        (
+            lambda d: d["action_sets"][0]["actions"][1]["config"].update(list="Nope"),
+            "action_sets[0].actions[1].config.list",
+        ),
+        (
+            lambda d: d["action_sets"][0]["actions"][0]["config"].update(status="ZZZ"),
+            "action_sets[0].actions[0].config.status",
+        ),
         (lambda d: d["events"][0].update(values=["NOPE"]), "events[0].values[0]"),
         (lambda d: d["events"][1].update(operator="roughly"), "events[1].operator"),
         (lambda d: d["events"].append({"type": "WHATEVER"}), "events[3].type"),
         (lambda d: d.update(colour="blue"), "colour"),
-        (lambda d: d["action_sets"][0]["actions"][0].update(speed=3), "action_sets[0].actions[0].speed"),
+        (
+            lambda d: d["action_sets"][0]["actions"][0].update(speed=3),
+            "action_sets[0].actions[0].speed",
+        ),
         (lambda d: d.update(relation_objects=["Nowhere"]), "relation_objects[0]"),
         (lambda d: d.update(perform_action_on=150), "perform_action_on"),
         (lambda d: d["schedule"].update(days=[7]), "schedule.days"),
         (lambda d: d["action_sets"][0].update(window="5-9"), "action_sets[0].window"),
-        (lambda d: d["action_sets"][0]["delay"].update(mode="lead_field"), "action_sets[0].delay.field"),
+        (
+            lambda d: d["action_sets"][0]["delay"].update(mode="lead_field"),
+            "action_sets[0].delay.field",
+        ),
         (lambda d: d["events"][1].update(value="lots", operator="greater_than"), "events[1].value"),
         (lambda d: d.update(active="yes"), "active"),
         (lambda d: d.update(stop_if="lead_filter"), "stop_filter"),
@@ -128,7 +148,9 @@ def test_a_failed_update_keeps_the_stored_workflow(api, doc):
 
 def test_it_patches_top_level_settings(api, doc):
     created = api.post("/api/v1/workflows/", doc, format="json").json()
-    response = api.patch(f"/api/v1/workflows/{created['id']}/", {"perform_action_on": 30}, format="json")
+    response = api.patch(
+        f"/api/v1/workflows/{created['id']}/", {"perform_action_on": 30}, format="json"
+    )
     assert response.status_code == 200
     assert Workflow.objects.get().perform_action_on == 30
     assert Workflow.objects.get().events.count() == 3
