@@ -1,0 +1,358 @@
+"""The admin's own pages and list helpers (wired up in automation.admin).
+
+Views are thin: they check a permission, call the model (`flush()`,
+`reenable()`) or the dry run, and render. Helpers keep the big log lists
+cheap: a paginator that never counts more than `EstimatedCountPaginator.CAP`
+rows, a lead filter typed by id, a from/to date filter served by an index.
+"""
+
+import json
+from datetime import datetime, time, timedelta
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connections
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from automation.constants import ActionType, EntryState
+from automation.models import LogEntry, Notification, Workflow
+
+# --- Big lists ------------------------------------------------------------------
+
+
+class EstimatedCountPaginator(Paginator):
+    """Counts up to CAP rows exactly (`COUNT(*)` over a LIMIT subquery); above
+    that, PostgreSQL's planner estimate. A log of millions of rows is never
+    counted in full."""
+
+    CAP = 10_000
+    estimated = False
+
+    @cached_property
+    def count(self):
+        exact = self.object_list[: self.CAP + 1].count()
+        if exact <= self.CAP:
+            return exact
+        self.estimated = True
+        return max(planner_estimate(self.object_list) or 0, self.CAP + 1)
+
+
+def planner_estimate(queryset):
+    """The planner's row estimate for a queryset (PostgreSQL), else None."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = queryset.order_by().query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def other_params(changelist, *own):
+    """The changelist's current query parameters but `own` and the page, as (name, value)."""
+    pairs = []
+    for name, value in changelist.params.items():
+        if name in own or name == "p":
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            pairs.append((name, item))
+    return pairs
+
+
+class LeadIdFilter(admin.ListFilter):
+    """Filter by a lead id typed in a box (a dropdown of millions of leads is no filter)."""
+
+    title = "lead ID"
+    parameter_name = "lead"
+    template = "admin/automation/filters/text_input.html"
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        value = params.pop(self.parameter_name, None)
+        value = value[-1] if isinstance(value, list) else value
+        self.value = (value or "").strip()
+        self.error = "" if not self.value or self.value.isdigit() else "A lead ID is a number."
+
+    def has_output(self):
+        return True
+
+    def expected_parameters(self):
+        return [self.parameter_name]
+
+    def queryset(self, request, queryset):
+        if self.value.isdigit():
+            return queryset.filter(lead_id=int(self.value))
+        return queryset
+
+    def choices(self, changelist):
+        yield {
+            "name": self.parameter_name,
+            "value": self.value,
+            "error": self.error,
+            "hidden": other_params(changelist, self.parameter_name),
+            "clear_url": changelist.get_query_string(remove=[self.parameter_name]),
+            "placeholder": "e.g. 1234",
+        }
+
+
+class DateRangeFilter(admin.ListFilter):
+    """From/to dates (inclusive, in the account's time zone) on one datetime field.
+
+    The bounds become `field >= start of from-day` and `field < start of the
+    day after to-day`, which an index on the field serves (a `__date` lookup
+    would not).
+    """
+
+    field = "created_at"
+    title = "date created"
+    template = "admin/automation/filters/date_range.html"
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.values = {}
+        for name in self.expected_parameters():
+            value = params.pop(name, None)
+            value = value[-1] if isinstance(value, list) else value
+            self.values[name] = (value or "").strip()
+        self.start = (
+            parse_date(self.values[self.from_param] or "") if self.values[self.from_param] else None
+        )
+        self.end = (
+            parse_date(self.values[self.to_param] or "") if self.values[self.to_param] else None
+        )
+        bad = [
+            v
+            for v, d in (
+                (self.values[self.from_param], self.start),
+                (self.values[self.to_param], self.end),
+            )
+            if v and d is None
+        ]
+        self.error = f"Not a date: {', '.join(bad)} (use YYYY-MM-DD)." if bad else ""
+
+    @property
+    def from_param(self):
+        return f"{self.field}_from"
+
+    @property
+    def to_param(self):
+        return f"{self.field}_to"
+
+    def has_output(self):
+        return True
+
+    def expected_parameters(self):
+        return [self.from_param, self.to_param]
+
+    def queryset(self, request, queryset):
+        zone = timezone.get_current_timezone()
+        if self.start:
+            queryset = queryset.filter(
+                **{f"{self.field}__gte": datetime.combine(self.start, time.min, zone)}
+            )
+        if self.end:
+            day_after = datetime.combine(self.end + timedelta(days=1), time.min, zone)
+            queryset = queryset.filter(**{f"{self.field}__lt": day_after})
+        return queryset
+
+    def choices(self, changelist):
+        yield {
+            "from_name": self.from_param,
+            "from_value": self.values[self.from_param],
+            "to_name": self.to_param,
+            "to_value": self.values[self.to_param],
+            "error": self.error,
+            "hidden": other_params(changelist, *self.expected_parameters()),
+            "clear_url": changelist.get_query_string(remove=self.expected_parameters()),
+        }
+
+
+def date_range_filter(field, title):
+    return type(
+        f"{field.title().replace('_', '')}RangeFilter",
+        (DateRangeFilter,),
+        {"field": field, "title": title},
+    )
+
+
+# --- Flush ----------------------------------------------------------------------
+
+
+def safe_next(request, default):
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def flush_confirmation(model_admin, request, queryset, *, subject, hidden, cancel_url):
+    """The page that says how many pending actions for how many leads would be flushed."""
+    pending = queryset.unexecuted()
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": LogEntry._meta,
+        "title": "Flush pending actions?",
+        "subject": subject,
+        "count": pending.count(),
+        "leads": pending.values("lead_id").distinct().count(),
+        "hidden": hidden,
+        "cancel_url": cancel_url,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/automation/flush_confirmation.html", context)
+
+
+def report_flushed(model_admin, request, flushed, leads):
+    if flushed:
+        model_admin.message_user(
+            request,
+            f"Flushed {flushed} pending action{'s' if flushed != 1 else ''} "
+            f"for {leads} lead{'s' if leads != 1 else ''}.",
+            messages.SUCCESS,
+        )
+    else:
+        model_admin.message_user(
+            request, "There were no pending actions to flush.", messages.WARNING
+        )
+
+
+def flush_view(model_admin, request):
+    """Flush the pending actions of one workflow and/or one lead (?workflow=…&lead=…)."""
+    if not request.user.has_perm("automation.change_logentry"):
+        raise PermissionDenied
+    params = request.POST if request.method == "POST" else request.GET
+    filters, subject = {}, []
+    workflow = None
+    if params.get("workflow", "").isdigit():
+        workflow = get_object_or_404(Workflow, pk=params["workflow"])
+        filters["workflow"] = workflow
+        subject.append(f"of workflow “{workflow}”")
+    if params.get("lead", "").isdigit():
+        filters["lead_id"] = int(params["lead"])
+        subject.append(f"of lead #{params['lead']}")
+    if not filters:
+        raise PermissionDenied("Name a workflow or a lead to flush.")
+    default = (
+        reverse("admin:automation_workflow_change", args=[workflow.pk]) + "#tab-logs"
+        if workflow and "lead_id" not in filters
+        else reverse("admin:automation_logentry_changelist")
+    )
+    next_url = safe_next(request, default)
+    queryset = LogEntry.objects.filter(**filters)
+    if request.method == "POST" and params.get("post") == "yes":
+        flushed, leads = queryset.flush(reason=f"flushed by {request.user.get_username()}")
+        report_flushed(model_admin, request, flushed, leads)
+        return HttpResponseRedirect(next_url)
+    hidden = [(k, params[k]) for k in ("workflow", "lead") if params.get(k, "").isdigit()]
+    return flush_confirmation(
+        model_admin,
+        request,
+        queryset,
+        subject=" ".join(subject),
+        hidden=[*hidden, ("next", next_url)],
+        cancel_url=next_url,
+    )
+
+
+# --- Workflow pages -------------------------------------------------------------
+
+
+def reenable_view(model_admin, request, object_id):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    workflow = get_object_or_404(Workflow, pk=object_id)
+    if not model_admin.has_change_permission(request, workflow):
+        raise PermissionDenied
+    workflow.reenable()
+    model_admin.message_user(
+        request, f"“{workflow}” is active again; its loop count starts from zero.", messages.SUCCESS
+    )
+    return HttpResponseRedirect(reverse("admin:automation_workflow_change", args=[workflow.pk]))
+
+
+def display_time(value):
+    """An ISO timestamp as 'Mon 2026-05-04 09:00:00 -07:00'."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+    offset = moment.strftime("%z")
+    offset = f"{offset[:3]}:{offset[3:]}" if offset else ""
+    return f"{moment:%a %Y-%m-%d %H:%M:%S} {offset}".strip()
+
+
+def dry_run_view(model_admin, request, object_id):
+    """What this workflow would do to lead N now: conditions, gates, actions. Nothing is stored."""
+    from automation.forms import DryRunForm
+
+    workflow = get_object_or_404(Workflow, pk=object_id)
+    if not model_admin.has_view_permission(request, workflow):
+        raise PermissionDenied
+    form = DryRunForm(request.GET or None)
+    report = None
+    if form.is_valid():
+        from automation import dryrun
+
+        lead = form.cleaned_data["lead"]
+        report = dryrun.explain(workflow, lead)
+        for action in report.get("actions", []):
+            action["label"] = (
+                ActionType(action["type"]).label
+                if action["type"] in ActionType.values
+                else action["type"]
+            )
+            for key in ("due_at", "due_local", "due_account"):
+                action[f"{key}_display"] = display_time(action.get(key))
+        from django.conf import settings
+
+        report["account_timezone"] = settings.TIME_ZONE
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": Workflow._meta,
+        "original": workflow,
+        "title": f"Dry run of “{workflow}”",
+        "form": form,
+        "report": report,
+        "is_popup": IS_POPUP_VAR in request.GET,
+    }
+    return TemplateResponse(request, "admin/automation/workflow/dry_run.html", context)
+
+
+# --- Notifications ----------------------------------------------------------------
+
+
+def acknowledge_view(model_admin, request, object_id):
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    notification = get_object_or_404(Notification, pk=object_id)
+    if not model_admin.has_acknowledge_permission(request):
+        raise PermissionDenied
+    if notification.acknowledged_at is None:
+        notification.acknowledged_at = timezone.now()
+        notification.acknowledged_by = request.user
+        notification.save(update_fields=["acknowledged_at", "acknowledged_by"])
+    model_admin.message_user(request, "Notification acknowledged.", messages.SUCCESS)
+    return HttpResponseRedirect(safe_next(request, reverse("admin:index")))
+
+
+def pending_count(queryset, cap=1000):
+    """How many pending entries, counted up to `cap` (shown as "1000+")."""
+    count = queryset.filter(state=EntryState.PENDING)[: cap + 1].count()
+    return f"{cap}+" if count > cap else str(count)
