@@ -72,6 +72,8 @@ BACKOFF_FIRST = timedelta(seconds=5)
 BACKOFF_MAX = timedelta(minutes=15)
 RETRY_AFTER_MAX = timedelta(hours=1)
 TRANSIENT_REASONS = ("dns:", "refused:", "unreachable:", "timeout:", "connection:")
+# Reasons stay short enough for the log column (500) with the runner's retry prefix.
+REASON_MAX = 440
 
 
 def transient(outcome):
@@ -519,7 +521,7 @@ def judge(endpoint, outcome, attempts, now, labels=None, auth_names=()):
     when = retry_at(outcome, attempts, endpoint.max_attempts, now)
     if when is None and transient(outcome):
         reason = f"{reason} (attempt {attempts} of {endpoint.max_attempts}: giving up)"
-    return Result(EntryState.FAILED, reason, logged, when)
+    return Result(EntryState.FAILED, reason[:REASON_MAX], logged, when)
 
 
 def timestamp_of(now):

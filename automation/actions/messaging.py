@@ -14,7 +14,7 @@ from django.core.mail.utils import DNS_NAME
 
 from automation import providers
 from automation.actions.base import Executor, Result, Run
-from automation.actions.integration import retry_at
+from automation.actions.integration import REASON_MAX, retry_at
 from automation.constants import ActionType, EntryState
 from automation.schema import Ref, Schema, Text
 from leads import placeholders
@@ -75,7 +75,8 @@ class Email(Executor):
         try:
             message.send()
         except Exception as exc:  # any backend error is this action's failure, not a crash
-            reason = f"sending failed: {type(exc).__name__}: {exc}"
+            # Bounded: the runner prefixes retry reasons and the column holds 500.
+            reason = f"sending failed: {type(exc).__name__}: {exc}"[:REASON_MAX]
             attempts = run.entry.attempts
             if transient_smtp_error(exc) and attempts < EMAIL_MAX_ATTEMPTS:
                 wait = EMAIL_RETRY_SECONDS[min(attempts, len(EMAIL_RETRY_SECONDS)) - 1]
@@ -109,7 +110,7 @@ class ProviderMessage(Executor):
         logged = delivery.as_log()
         if delivery.ok:
             return Result(EntryState.SUCCEEDED, "", logged)
-        reason = f"{provider.name} provider: {delivery.reason}"
+        reason = f"{provider.name} provider: {delivery.reason}"[:REASON_MAX]
         when = None
         if delivery.outcome is not None:
             when = retry_at(delivery.outcome, run.entry.attempts, GATEWAY_MAX_ATTEMPTS, run.now)

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from automation.actions import integration
 from automation.api_integration import router
-from automation.constants import EntryState
+from automation.constants import EntryState, EventType
 from automation.engine import snapshot
-from automation.models import Action, Adaptor, Endpoint
+from automation.models import Action, Adaptor, Endpoint, EventCondition, LogEntry
 from leads.models import Call, Lead
 
 pytestmark = [
@@ -626,3 +626,26 @@ def test_it_fails_cleanly_on_an_adaptor_saved_without_validation(
     assert entry.state == EntryState.FAILED
     assert entry.reason.startswith("invalid configuration: adaptor.fields[0].to: is required")
     assert http_server.requests == []
+
+
+def test_a_fired_workflow_sends_the_new_lead_end_to_end(
+    make_lead,
+    make_workflow,
+    make_action,
+    make_endpoint,
+    http_server,
+    fresh_rules,
+    django_capture_on_commit_callbacks,
+):
+    workflow = make_workflow("Push new leads")
+    EventCondition.objects.create(
+        workflow=workflow, type=EventType.LEAD_ACTION, config={"values": ["create"]}
+    )
+    make_action("INTEGRATION", {"endpoint": make_endpoint().name}, workflow=workflow)
+    with django_capture_on_commit_callbacks(execute=True):
+        lead = make_lead(first_name="Marie")
+    entry = LogEntry.objects.get(workflow=workflow, lead_id=lead.pk)
+    assert (entry.state, entry.attempts) == (EntryState.SUCCEEDED, 1), entry.reason
+    (received,) = http_server.requests
+    assert received.json()["lead"]["first_name"] == "Marie"
+    assert received.headers["Idempotency-Key"] == str(entry.idempotency_key)
