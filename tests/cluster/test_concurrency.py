@@ -1,0 +1,33 @@
+"""Two clusters and two dispatchers on the same due entries: each runs exactly once."""
+
+import time
+from collections import Counter
+
+import pytest
+
+from automation.constants import EntryState
+from automation.models import LogEntry
+
+pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
+
+ENTRIES = 1000
+
+
+@pytest.mark.parametrize("broker", ["orm", "redis"], indirect=True)
+def test_it_runs_each_entry_once_with_two_clusters_and_two_dispatchers(
+    broker, make_leads, field_action, make_entries, cluster, dispatcher, wait_until, log, hits
+):
+    make_entries(field_action(), make_leads(ENTRIES))
+
+    started = time.monotonic()
+    for _ in range(2):
+        cluster()
+        dispatcher()
+    wait_until(log.drained, 300, f"{ENTRIES} entries to finish ({broker.kind} broker)")
+    log.report(f"two clusters + two dispatchers, {broker.kind} broker", time.monotonic() - started)
+
+    # The effects: every lead's counter went up exactly once.
+    assert Counter(hits().values()) == {1: ENTRIES}
+    # The log agrees: one attempt each, all succeeded.
+    assert log.states() == {EntryState.SUCCEEDED: ENTRIES}, log.failures()
+    assert set(LogEntry.objects.values_list("attempts", flat=True)) == {1}
