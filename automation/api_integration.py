@@ -69,14 +69,10 @@ class EndpointSerializer(serializers.ModelSerializer):
         return value
 
     def validate_auth_query(self, value):
-        value = value.strip().lstrip("?&")
-        for piece in value.split("&") if value else ():
-            name, eq, _ = piece.partition("=")
-            if not name or not eq or any(c.isspace() for c in piece):
-                raise serializers.ValidationError(
-                    f"{piece!r} is not name=value: write e.g. api_key=abc&account=7."
-                )
-        return value
+        try:
+            return integration.clean_auth_query(value)
+        except ConfigError as exc:
+            raise serializers.ValidationError(list(exc.errors.values())) from None
 
     def validate(self, attrs):
         try:

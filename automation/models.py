@@ -28,6 +28,7 @@ from automation.constants import (
     TriggerOutcome,
     Window,
 )
+from automation.schema import ConfigError
 from leads.models import Campaign, EmailTemplate, InboundNumber, Lead, List, Queue
 
 
@@ -467,6 +468,23 @@ class Endpoint(models.Model):
     def natural_key(self):
         return (self.name,)
 
+    def clean(self):
+        from automation.actions import integration
+
+        errors = {}
+        for name, check in (
+            ("headers", integration.clean_headers),
+            ("auth_query", integration.clean_auth_query),
+        ):
+            try:
+                setattr(self, name, check(getattr(self, name)))
+            except ConfigError as exc:
+                errors[name] = [f"{p}: {m}" for p, m in exc.errors.items()]
+        if self.success_value and not self.success_key.strip():
+            errors["success_value"] = "Name the success key whose value this is."
+        if errors:
+            raise ValidationError(errors)
+
 
 class Adaptor(models.Model):
     """What an INTEGRATION action sends: source fields mapped to destination keys.
@@ -488,3 +506,13 @@ class Adaptor(models.Model):
 
     def natural_key(self):
         return (self.name,)
+
+    def clean(self):
+        from automation.actions import integration
+
+        try:
+            self.fields = integration.clean_adaptor_fields(self.fields)
+        except ConfigError as exc:
+            raise ValidationError(
+                {"fields": [f"{p}: {m}" for p, m in exc.errors.items()]}
+            ) from None

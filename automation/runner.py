@@ -154,7 +154,7 @@ def finish(entry, result, now):
     if result.state == EntryState.FAILED and result.retry_at is not None:
         entry.state = EntryState.PENDING
         entry.due_at = result.retry_at
-        entry.reason = f"attempt {entry.attempts} failed: {result.reason}; retrying"
+        entry.reason = f"attempt {entry.attempts} failed: {result.reason}"[:480] + "; retrying"
         entry.finished_at = None
     else:
         entry.state = result.state

@@ -659,6 +659,18 @@ def clean_adaptor_fields(fields, path="fields"):
     return cleaned
 
 
+def clean_auth_query(value, path="auth_query"):
+    """`name=value&name2=value2` (a leading ? or & is dropped), or ConfigError."""
+    value = (value or "").strip().lstrip("?&")
+    for piece in value.split("&") if value else ():
+        name, eq, _ = piece.partition("=")
+        if not name or not eq or any(c.isspace() for c in piece):
+            raise ConfigError.at(
+                path, f"{piece!r} is not name=value: write e.g. api_key=abc&account=7."
+            )
+    return value
+
+
 def clean_headers(headers, path="headers"):
     """Validate an endpoint's extra headers: an object of header names to strings."""
     if headers is None:
