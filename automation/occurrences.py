@@ -56,11 +56,17 @@ def jsonable(value):
 
 
 def call_data(call):
-    """A call as a flat dict of plain values (ids for relations)."""
+    """A call as a flat dict of plain values (ids for relations), plus `disposition_name`.
+
+    It holds every `call.<field>` a condition, a FIELD copy or a placeholder may
+    name (leads.placeholders.CALL_FIELDS).
+    """
     data = {}
     for name in CALL_DATA:
         f = call._meta.get_field(name)
         data[name] = jsonable(getattr(call, f.attname))
+    # The status is usually loaded with the call already (record, set_disposition).
+    data["disposition_name"] = call.disposition.name if call.disposition_id else None
     return data
 
 
