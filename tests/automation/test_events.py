@@ -296,6 +296,46 @@ def test_it_matches_the_triggering_calls_data(make_lead, statuses):
     assert fired(wf) == 1
 
 
+def test_it_offers_every_call_field_to_conditions(make_lead, statuses, campaign, django_user_model):
+    from leads.models import InboundNumber, Queue
+    from leads.placeholders import CALL_FIELDS
+
+    workflows = {
+        name: make_workflow(
+            [("LEAD_FIELDS", {"field": f"call.{name}", "operator": "is_not_blank"})]
+        )
+        for name in CALL_FIELDS
+    }
+    queue = Queue.objects.create(name="Inbound sales", campaign=campaign)
+    number = InboundNumber.objects.create(number="+12125550100", queue=queue)
+    record(
+        make_lead(),
+        statuses,
+        "SALE",
+        agent=django_user_model.objects.create_user("jsmith"),
+        queue=queue,
+        inbound_number=number,
+        call_type="INBOUND",
+        term_reason="CALLER",
+        length=95,
+        revenue="12.50",
+        external_id="dialer-1",
+    )
+    never = sorted(name for name, wf in workflows.items() if fired(wf) != 1)
+    assert never == []
+
+
+def test_it_matches_the_calls_disposition_name(make_lead, statuses):
+    wf = make_workflow(
+        [("LEAD_FIELDS", {"field": "call.disposition_name", "operator": "equals", "value": "sale"})]
+    )
+    lead = make_lead()
+    record(lead, statuses, "NA")
+    assert fired(wf) == 0
+    Call.record(lead=lead, disposition_id="SALE")  # by code: the status is not loaded
+    assert fired(wf) == 1
+
+
 # --- Lead Status -----------------------------------------------------------------
 
 
