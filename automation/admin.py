@@ -47,7 +47,8 @@ RECENT_ENTRIES = 20
 
 def lead_link(lead_id, lead=None):
     url = reverse("admin:leads_lead_change", args=[lead_id])
-    return format_html('<a href="{}">{}</a>', url, str(lead) if lead else f"#{lead_id}")
+    name = f"{lead.first_name} {lead.last_name}".strip() if lead else ""
+    return format_html('<a href="{}">#{}</a> {}', url, lead_id, name)
 
 
 def pretty_json(value):
@@ -287,6 +288,14 @@ class ActionSetAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["workflow"] if obj else []
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        workflow_id = str(initial.get("workflow", ""))
+        if workflow_id.isdigit():  # a new set goes after the workflow's last one
+            last = ActionSet.objects.filter(workflow_id=workflow_id).order_by("-position").first()
+            initial["position"] = last.position + 1 if last else 0
+        return initial
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["field_names_datalist"] = field_names_datalist()

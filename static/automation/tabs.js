@@ -64,6 +64,11 @@
     const stored = sessionStorage.getItem("automation-tab:" + location.pathname);
     const start = [withErrors[0], fromHash, stored, tabs[0].key].find((k) => k && keys.has(k));
     show(start, false);
+    // Links to "#tab-<key>" on this page switch tabs.
+    window.addEventListener("hashchange", () => {
+      const key = location.hash.startsWith("#tab-") ? location.hash.slice(5) : null;
+      if (key && keys.has(key)) show(key, true);
+    });
     // Keep the tab across "Save and continue editing".
     form.addEventListener("submit", () => {
       const current = Object.keys(buttons).find((k) => buttons[k].classList.contains("selected"));
