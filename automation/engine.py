@@ -128,9 +128,21 @@ def email_scope(rule, lead):
     return sent if rule.relation_mode == "within" else not sent
 
 
+def stopped_on_entry(rule, lead, before, status_flags, call=None):
+    """Stop-if at entry: the lead is in the stop state now and was before this occurrence.
+
+    An occurrence that brings the lead into the stop state still enters (Appendix
+    A: a SALE on a "stop if final status" workflow); one that takes it out (a
+    re-opened lead) enters too, since nothing stops the lead any more.
+    """
+    if not rule.stopped(lead, status_flags, call):
+        return False
+    return before is None or before is lead or rule.stopped(before, status_flags, call)
+
+
 def gate(rule, lead, occ, index, pending, fired_recently, before=None):
     """The outcome of the gates after conditions, and why."""
-    if rule.stopped(lead if before is None else before, index.status_flags, occ.call):
+    if stopped_on_entry(rule, lead, before, index.status_flags, occ.call):
         return TriggerOutcome.STOPPED, f"Stop Workflow If: {rule.stop_if.replace('_', ' ')}"
     if rule.skip_if_pending and rule.id in pending:
         return TriggerOutcome.SKIPPED_PENDING, "the lead has unexecuted actions of this workflow"
