@@ -118,6 +118,18 @@ def test_it_fires_on_the_occurrence_that_brings_the_lead_to_the_stop_status(make
     assert [e.state for e in entries(wf)] == [EntryState.PENDING]
 
 
+def test_it_lets_in_a_lead_that_just_left_the_stop_status(make_lead):
+    # Re-opened: NI (final) → CALLBK. The lead is no longer stopped, so it enters.
+    wf = make_workflow([("LEAD_STATUS", {"to": ["CALLBK"]})], delay=LATER, stop_if="final_status")
+    lead = make_lead(status_id="NI")
+    lead.status_id = "CALLBK"
+    lead.save()
+    assert outcomes(wf) == [TriggerOutcome.FIRED]
+    [entry] = entries(wf)
+    assert entry.state == EntryState.PENDING
+    assert "stopped_at_trigger" not in entry.context
+
+
 def test_it_stops_a_lead_already_in_the_stop_status(make_lead):
     wf = make_workflow(ON_SAVE, delay=LATER, stop_if="final_status")
     lead = make_lead(status_id="NEW")
