@@ -163,6 +163,29 @@ def test_it_delays_relative_to_a_date_field_of_the_lead(at, make_lead, direction
     assert only_entry(wf).due_at == expected
 
 
+def test_it_runs_at_once_when_the_date_field_is_past(at, make_lead):
+    now = at(NOON_LA)
+    wf = make_workflow(
+        ON_CREATE,
+        delay={"delay_mode": "lead_field", "delay_field": "custom.renewal", "delay_days": 1},
+    )
+    make_lead(timezone="America/Los_Angeles", custom_fields={"renewal": "2025-01-01"})
+    entry = only_entry(wf)
+    assert entry.due_at == now
+    assert entry.lease_until == now + engine.HANDOFF_LEASE
+
+
+def test_it_waits_for_the_window_when_the_date_field_is_past(at, make_lead):
+    at(local(LA, 2026, 3, 4, 22, 0))
+    wf = make_workflow(
+        ON_CREATE,
+        delay={"delay_mode": "lead_field", "delay_field": "custom.renewal", "delay_days": 1},
+        window="8-9",
+    )
+    make_lead(timezone="America/Los_Angeles", custom_fields={"renewal": "2025-01-01"})
+    assert only_entry(wf).due_at == local(LA, 2026, 3, 5, 8, 0)
+
+
 def test_it_reads_a_datetime_field_with_an_offset_as_given(at, make_lead):
     at(local(LA, 2026, 3, 1, 12, 0))
     wf = make_workflow(
