@@ -109,6 +109,7 @@ class Process:
     name: str
     popen: subprocess.Popen
     log_path: Path
+    ready_line: str  # what it prints once it is ready for work
     ended_on_purpose: bool = False
 
     @property
@@ -123,7 +124,14 @@ class Process:
             text = self.log_path.read_text(errors="replace")
         except OSError as exc:
             return f"(no output: {exc})"
-        return text if len(text) <= limit else "…" + text[-limit:]
+        return text if limit is None or len(text) <= limit else "…" + text[-limit:]
+
+    def ready(self):
+        return self.ready_line in self.output(limit=None)
+
+    def count(self, text):
+        """How many lines of its output contain `text` (e.g. django-q2's "Enqueued")."""
+        return sum(text in line for line in self.output(limit=None).splitlines())
 
     def stop(self, timeout=STOP_TIMEOUT):
         """SIGTERM to the main process, then SIGKILL to the group if it has not exited."""
@@ -210,7 +218,7 @@ def subprocesses(request, subprocess_env, tmp_path):
     started = request.node.stash.setdefault(PROCESSES, [])
     counter = iter(range(1, 1000))
 
-    def start(*args, name=None):
+    def start(*args, ready_line, name=None):
         name = f"{name or args[0]}-{next(counter)}"
         log_path = tmp_path / f"{name}.log"
         with log_path.open("wb") as log:
@@ -223,7 +231,7 @@ def subprocesses(request, subprocess_env, tmp_path):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        proc = Process(name, popen, log_path)
+        proc = Process(name, popen, log_path, ready_line)
         started.append(proc)
         return proc
 
@@ -235,13 +243,13 @@ def subprocesses(request, subprocess_env, tmp_path):
 @pytest.fixture
 def cluster(subprocesses):
     """`cluster()` starts a `manage.py qcluster` (Q_WORKERS=2) and returns its Process."""
-    return lambda: subprocesses("qcluster")
+    return lambda: subprocesses("qcluster", ready_line="] running.")
 
 
 @pytest.fixture
 def dispatcher(subprocesses):
     """`dispatcher()` starts a `manage.py dispatcher --interval 0.2` and returns its Process."""
-    return lambda: subprocesses("dispatcher", "--interval", "0.2")
+    return lambda: subprocesses("dispatcher", "--interval", "0.2", ready_line="dispatcher started")
 
 
 @pytest.fixture
@@ -309,15 +317,17 @@ def field_action(make_action):
 
 @pytest.fixture
 def make_entries(transactional_db):
-    """`make_entries(action, leads, due_in=0)`: one pending entry of `action` per lead.
+    """`make_entries(action, leads, due_in=0, spread=0)`: one pending entry of `action` per lead.
 
     Inserted directly (one bulk insert), like the engine writes them, but
-    without a lease: only the dispatcher hands them to workers.
+    without a lease: only the dispatcher hands them to workers. They are due
+    `due_in` seconds from now, or evenly over the `spread` seconds after that.
     """
 
-    def make(action, leads, due_in=0):
+    def make(action, leads, due_in=0, spread=0):
         workflow = action.action_set.workflow
-        due_at = timezone.now() + timedelta(seconds=due_in)
+        first_due = timezone.now() + timedelta(seconds=due_in)
+        step = timedelta(seconds=spread) / max(len(leads), 1)
         return LogEntry.objects.bulk_create(
             LogEntry(
                 workflow=workflow,
@@ -326,10 +336,10 @@ def make_entries(transactional_db):
                 list_id=lead.list_id,
                 action_type=action.type,
                 state=EntryState.PENDING,
-                due_at=due_at,
+                due_at=first_due + i * step,
                 context={"chain": [workflow.pk]},
             )
-            for lead in leads
+            for i, lead in enumerate(leads)
         )
 
     return make

@@ -17,14 +17,21 @@ ENTRIES = 1000
 def test_it_runs_each_entry_once_with_two_clusters_and_two_dispatchers(
     broker, make_leads, field_action, make_entries, cluster, dispatcher, wait_until, log, hits
 ):
-    make_entries(field_action(), make_leads(ENTRIES))
-
+    leads = make_leads(ENTRIES)
+    action = field_action()
     started = time.monotonic()
-    for _ in range(2):
-        cluster()
-        dispatcher()
+    processes = [cluster(), cluster()]
+    dispatchers = [dispatcher(), dispatcher()]
+    wait_until(
+        lambda: all(p.ready() for p in processes + dispatchers), 120, "every process to start"
+    )
+    # Due one after the other over 1 s, so that both dispatchers, polling every
+    # 0.2 s, claim some (SKIP LOCKED) instead of the first one claiming them all.
+    make_entries(action, leads, spread=1)
+
     wait_until(log.drained, 300, f"{ENTRIES} entries to finish ({broker.kind} broker)")
     log.report(f"two clusters + two dispatchers, {broker.kind} broker", time.monotonic() - started)
+    print(f"[drain] tasks enqueued per dispatcher: {[d.count('Enqueued') for d in dispatchers]}")
 
     # The effects: every lead's counter went up exactly once.
     assert Counter(hits().values()) == {1: ENTRIES}
