@@ -73,21 +73,31 @@ def short_result(entry, length=80):
 # --- Workflow editor ---------------------------------------------------------------
 
 
-class EventConditionInline(admin.StackedInline):
+class TypedConfigInline(admin.StackedInline):
+    """Editors get the chosen type's fields; read-only users the stored config as JSON."""
+
+    main_fields = []
+    extra = 0
+
+    def get_fieldsets(self, request, obj=None):
+        if self.has_change_permission(request, obj) or self.has_add_permission(request, obj):
+            return self.form.fieldsets(self.main_fields)
+        return [(None, {"fields": [*self.main_fields, "config"]})]
+
+
+class EventConditionInline(TypedConfigInline):
     model = EventCondition
     form = EventConditionForm
-    fieldsets = EventConditionForm.fieldsets([("type", "active", "position")])
-    extra = 0
+    main_fields = [("type", "active", "position")]
     tab = "events"
     verbose_name = "event condition"
     verbose_name_plural = "Event conditions (all must match)"
 
 
-class ActionInline(admin.StackedInline):
+class ActionInline(TypedConfigInline):
     model = Action
     form = ActionForm
-    fieldsets = ActionForm.fieldsets([("type", "position"), ("active", "skip_if_live_call")])
-    extra = 0
+    main_fields = [("type", "position"), ("active", "skip_if_live_call")]
     verbose_name_plural = "Actions (run in order)"
 
 
@@ -138,9 +148,8 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_filter = ["active", "relation", "stop_if", "schedule_enabled"]
     search_fields = ["name", "description"]
     autocomplete_fields = ["campaigns", "lists", "queues", "inbound_numbers", "email_templates"]
-    readonly_fields = ["rate_limit", "loop_iterations", "disabled_reason"]
+    readonly_fields = ["rate_limit", "loop_iterations"]
     inlines = [EventConditionInline, ActionSetInline]
-    save_on_top = False
     tabs = [
         ("general", "General"),
         ("stop", "Stop & Safeguards"),
@@ -362,7 +371,13 @@ class ReadOnlyLogAdmin(admin.ModelAdmin):
 
     @admin.display(description="Lead")
     def lead_display(self, obj):
-        return lead_link(obj.lead_id, getattr(obj, "lead_obj", None))
+        # A list page fetched its leads in one query (LogChangeList); a detail page has one.
+        lead = (
+            obj.lead_obj
+            if hasattr(obj, "lead_obj")
+            else Lead.objects.filter(pk=obj.lead_id).first()
+        )
+        return lead_link(obj.lead_id, lead)
 
     def has_flush_permission(self, request):
         return request.user.has_perm("automation.change_logentry")

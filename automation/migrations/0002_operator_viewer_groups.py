@@ -41,10 +41,13 @@ GROUPS = {
             "hopperentry": ("view",),
         },
     },
-    # Read-only: workflows and what they did.
+    # Read-only: workflows (with their events and actions) and what they did.
     "viewer": {
         "automation": {
             "workflow": ("view",),
+            "eventcondition": ("view",),
+            "actionset": ("view",),
+            "action": ("view",),
             "logentry": ("view",),
             "trigger": ("view",),
             "notification": ("view",),

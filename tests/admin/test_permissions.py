@@ -89,6 +89,11 @@ def test_a_viewer_sees_workflows_read_only(login, viewer, world):
     html = page.content.decode()
     assert 'name="_save"' not in html
     assert "Flush all pending of this workflow" not in html
+    assert "&quot;SALE&quot;" in html  # the event's config, read-only
+    action_set = client.get(
+        reverse("admin:automation_actionset_change", args=[workflow.action_sets.get().pk])
+    )
+    assert action_set.status_code == 200 and "&quot;FOLLOW&quot;" in action_set.content.decode()
     assert (
         client.post(reverse("admin:automation_workflow_reenable", args=[workflow.pk])).status_code
         == 403

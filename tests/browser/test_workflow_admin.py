@@ -192,3 +192,33 @@ def test_an_operator_builds_fires_reads_and_flushes_a_workflow(
     page.goto(f"{live_server.url}/admin/leads/lead/{lead.pk}/change/")
     page.wait_for_selector("text=Workflow log")
     shoot("16-lead-page")
+
+
+def test_an_operator_acknowledges_a_conflict_and_re_enables_the_workflow(
+    page, shoot, live_server, boss, statuses
+):
+    from automation.models import Notification
+
+    workflow = Workflow.objects.create(
+        name="Ping-pong",
+        all_campaigns=True,
+        active=False,
+        disabled_reason="Loop detected: its actions re-triggered it 100 times. Disabled automatically.",
+    )
+    Notification.objects.create(workflow=workflow, message="Ping-pong: Loop detected (100 times).")
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/admin/")
+    page.wait_for_selector("#workflow-notifications")
+    shoot("17-index-notifications")
+    page.click("#workflow-notifications button.acknowledge")
+    page.wait_for_selector("text=Notification acknowledged.")
+    assert page.locator("#workflow-notifications").count() == 0
+
+    page.goto(f"{live_server.url}/admin/automation/workflow/{workflow.pk}/change/")
+    page.wait_for_selector(".workflow-disabled")
+    shoot("18-disabled-workflow")
+    page.click(".workflow-disabled button.reenable")
+    page.wait_for_selector("text=is active again")
+    assert page.locator(".workflow-disabled").count() == 0
+    workflow.refresh_from_db()
+    assert workflow.active and not workflow.disabled_reason
