@@ -9,13 +9,13 @@ rows, a lead filter typed by id, a from/to date filter served by an index.
 import json
 from datetime import datetime, time, timedelta
 
+from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponseBadRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -24,7 +24,9 @@ from django.utils.dateparse import parse_date
 from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from automation import dryrun
 from automation.constants import ActionType, EntryState
+from automation.forms import DryRunForm
 from automation.models import LogEntry, Notification, Workflow
 
 # --- Big lists ------------------------------------------------------------------
@@ -108,6 +110,14 @@ class LeadIdFilter(admin.ListFilter):
         }
 
 
+def read_date(value):
+    """A YYYY-MM-DD string as a date; None when blank or not a real date (2026-02-30)."""
+    try:
+        return parse_date(value) if value else None
+    except ValueError:
+        return None
+
+
 class DateRangeFilter(admin.ListFilter):
     """From/to dates (inclusive, in the account's time zone) on one datetime field.
 
@@ -127,20 +137,9 @@ class DateRangeFilter(admin.ListFilter):
             value = params.pop(name, None)
             value = value[-1] if isinstance(value, list) else value
             self.values[name] = (value or "").strip()
-        self.start = (
-            parse_date(self.values[self.from_param] or "") if self.values[self.from_param] else None
-        )
-        self.end = (
-            parse_date(self.values[self.to_param] or "") if self.values[self.to_param] else None
-        )
-        bad = [
-            v
-            for v, d in (
-                (self.values[self.from_param], self.start),
-                (self.values[self.to_param], self.end),
-            )
-            if v and d is None
-        ]
+        self.start = read_date(self.values[self.from_param])
+        self.end = read_date(self.values[self.to_param])
+        bad = [v for v in self.values.values() if v and read_date(v) is None]
         self.error = f"Not a date: {', '.join(bad)} (use YYYY-MM-DD)." if bad else ""
 
     @property
@@ -212,7 +211,6 @@ def flush_confirmation(model_admin, request, queryset, *, subject, hidden, cance
         "leads": pending.values("lead_id").distinct().count(),
         "hidden": hidden,
         "cancel_url": cancel_url,
-        "action_checkbox_name": ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/automation/flush_confirmation.html", context)
 
@@ -246,7 +244,9 @@ def flush_view(model_admin, request):
         filters["lead_id"] = int(params["lead"])
         subject.append(f"of lead #{params['lead']}")
     if not filters:
-        raise PermissionDenied("Name a workflow or a lead to flush.")
+        return HttpResponseBadRequest(
+            "Name a workflow (?workflow=id) or a lead (?lead=id) to flush."
+        )
     default = (
         reverse("admin:automation_workflow_change", args=[workflow.pk]) + "#tab-logs"
         if workflow and "lead_id" not in filters
@@ -300,16 +300,12 @@ def display_time(value):
 
 def dry_run_view(model_admin, request, object_id):
     """What this workflow would do to lead N now: conditions, gates, actions. Nothing is stored."""
-    from automation.forms import DryRunForm
-
     workflow = get_object_or_404(Workflow, pk=object_id)
     if not model_admin.has_view_permission(request, workflow):
         raise PermissionDenied
     form = DryRunForm(request.GET or None)
     report = None
     if form.is_valid():
-        from automation import dryrun
-
         lead = form.cleaned_data["lead"]
         report = dryrun.explain(workflow, lead)
         for action in report.get("actions", []):
@@ -320,8 +316,6 @@ def dry_run_view(model_admin, request, object_id):
             )
             for key in ("due_at", "due_local", "due_account"):
                 action[f"{key}_display"] = display_time(action.get(key))
-        from django.conf import settings
-
         report["account_timezone"] = settings.TIME_ZONE
     context = {
         **model_admin.admin_site.each_context(request),
