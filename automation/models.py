@@ -124,6 +124,19 @@ class Workflow(models.Model):
             and "stop_filter" not in errors
         ):
             errors["stop_filter"] = "Stop if 'Advanced Lead Filter' needs at least one condition."
+        if self.pk and self.schedule_enabled:
+            from automation import timing
+
+            never = [
+                f"action set {i + 1} ({w})"
+                for i, w in enumerate(self.action_sets.values_list("window", flat=True))
+                if not timing.windows_overlap(w, self.schedule_window)
+            ]
+            if never:
+                errors["schedule_window"] = (
+                    f"The schedule {self.schedule_window} never overlaps {', '.join(never)}: "
+                    "those actions could never run."
+                )
         if errors:
             raise ValidationError(errors)
 
@@ -200,6 +213,13 @@ class ActionSet(models.Model):
         errors = {}
         if self.delay_mode == DelayMode.LEAD_FIELD and not self.delay_field:
             errors["delay_field"] = "Name the lead date field the delay is relative to."
+        elif self.delay_field:
+            from automation.events import check_field_name
+
+            try:
+                check_field_name(self.delay_field)
+            except ValueError as exc:
+                errors["delay_field"] = str(exc)
         workflow = getattr(self, "workflow", None) if self.workflow_id else None
         if (
             workflow

@@ -1,5 +1,6 @@
 """The CRM domain (SPEC §3): what workflows react to and act on."""
 
+import copy
 import zoneinfo
 from decimal import Decimal
 
@@ -264,8 +265,18 @@ class Lead(models.Model):
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)
-        instance._loaded = dict(zip(field_names, values, strict=True))
+        instance._loaded = {n: copy.deepcopy(v) for n, v in zip(field_names, values, strict=True)}
         return instance
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        names = fields or [f.attname for f in self._meta.concrete_fields]
+        loaded = getattr(self, "_loaded", {})
+        for name in names:
+            attname = self._meta.get_field(name).attname
+            if attname in self.__dict__:
+                loaded[attname] = copy.deepcopy(self.__dict__[attname])
+        self._loaded = loaded
 
     def loaded_value(self, attname):
         return getattr(self, "_loaded", {}).get(attname)
@@ -314,7 +325,10 @@ class Lead(models.Model):
         # Without savepoint: if the save fails the enclosing transaction fails too.
         with transaction.atomic(using=kwargs.get("using"), savepoint=False):
             super().save(*args, **kwargs)
-        self._loaded = {f.attname: getattr(self, f.attname) for f in self._meta.concrete_fields}
+        # Deep copies: a JSON value changed in place must still count as changed.
+        self._loaded = {
+            f.attname: copy.deepcopy(getattr(self, f.attname)) for f in self._meta.concrete_fields
+        }
 
     def delete(self, *args, **kwargs):
         with transaction.atomic(using=kwargs.get("using"), savepoint=False):

@@ -64,3 +64,18 @@ def test_it_reports_the_fields_changed_since_loading(make_lead, statuses):
     lead.city = "Fresno"
     lead.status = statuses["SALE"]
     assert lead.changed_fields() == {"city", "status"}
+
+
+def test_a_refreshed_lead_does_not_report_stale_changes(make_lead, statuses):
+    lead = make_lead(status=statuses["NEW"])
+    from leads.models import Lead
+
+    Lead.objects.filter(pk=lead.pk).update(status=statuses["SALE"])
+    lead.refresh_from_db()
+    assert lead.changed_fields() == set()
+
+
+def test_a_custom_field_changed_in_place_counts_as_changed(make_lead):
+    lead = make_lead(custom_fields={"plan": "basic"})
+    lead.custom_fields["plan"] = "gold"
+    assert lead.changed_fields() == {"custom_fields"}
