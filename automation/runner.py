@@ -93,6 +93,18 @@ def run_external(entry_id, executor, now=None):
         return current.state
 
 
+def record_crash(entry_id, exc, now=None):
+    """An entry whose run raised outside its action (a bug): fail it with the error."""
+    return LogEntry.objects.filter(
+        pk=entry_id, state__in=(EntryState.PENDING, EntryState.RUNNING)
+    ).update(
+        state=EntryState.FAILED,
+        reason=f"error: {type(exc).__name__}: {exc}"[:500],
+        finished_at=now or timezone.now(),
+        lease_until=None,
+    )
+
+
 def precheck(entry, lead, executor):
     """Just before running: is this action still wanted? A Result if not."""
     workflow = entry.workflow

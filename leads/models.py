@@ -307,8 +307,11 @@ class Lead(models.Model):
             raise ValidationError({"phone_number": str(exc)}) from None
 
     def save(self, *args, **kwargs):
-        self.phone_number = phones.to_e164(self.phone_number)
-        if self.alt_phone:
+        # Normalise what is new or changed; a number stored before (e.g. by a bulk
+        # import) that no longer validates must not make every later save fail.
+        if self.phone_number != self.loaded_value("phone_number"):
+            self.phone_number = phones.to_e164(self.phone_number)
+        if self.alt_phone and self.alt_phone != self.loaded_value("alt_phone"):
             self.alt_phone = phones.to_e164(self.alt_phone)
         old_phone = self.loaded_value("phone_number")
         # A zone that was derived from the old number follows a new number; one

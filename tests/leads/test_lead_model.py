@@ -79,3 +79,15 @@ def test_a_custom_field_changed_in_place_counts_as_changed(make_lead):
     lead = make_lead(custom_fields={"plan": "basic"})
     lead.custom_fields["plan"] = "gold"
     assert lead.changed_fields() == {"custom_fields"}
+
+
+def test_a_stored_number_that_no_longer_validates_does_not_block_saves(make_lead):
+    from leads.models import Lead
+
+    lead = make_lead()
+    Lead.objects.filter(pk=lead.pk).update(phone_number="+1310000123")
+    lead = Lead.objects.get(pk=lead.pk)
+    lead.first_name = "Grace"
+    lead.save()
+    lead.refresh_from_db()
+    assert (lead.first_name, lead.phone_number) == ("Grace", "+1310000123")
