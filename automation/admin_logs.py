@@ -30,6 +30,11 @@ def lead_link(lead_id, lead=None):
     return format_html('<a href="{}">#{}</a> {}', url, lead_id, name)
 
 
+def stamp(moment):
+    """A compact local timestamp for list columns."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
 def pretty_json(value):
     return format_html(
         '<pre class="json">{}</pre>', json.dumps(value, indent=2, sort_keys=True, default=str)
@@ -99,9 +104,10 @@ class ReadOnlyLogAdmin(admin.ModelAdmin):
 @admin.register(LogEntry)
 class LogEntryAdmin(ReadOnlyLogAdmin):
     list_display = [
-        "id", "created_at", "lead_display", "workflow", "list", "action_type", "state",
+        "created", "lead_display", "workflow", "list", "action_type", "state",
         "due_or_finished", "attempts", "result_short",
     ]  # fmt: skip
+    list_display_links = ["created"]
     list_filter = [
         date_range_filter("created_at", "date created"),
         LeadIdFilter,
@@ -153,11 +159,15 @@ class LogEntryAdmin(ReadOnlyLogAdmin):
         "idempotency_key",
     ]  # fmt: skip
 
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj):
+        return stamp(obj.created_at)
+
     @admin.display(description="Due / finished")
     def due_or_finished(self, obj):
         if obj.state in EntryState.TERMINAL and obj.finished_at:
-            return format_html("finished {}", obj.finished_at.strftime("%Y-%m-%d %H:%M:%S"))
-        return format_html("due {}", obj.due_at.strftime("%Y-%m-%d %H:%M:%S"))
+            return f"finished {stamp(obj.finished_at)}"
+        return f"due {stamp(obj.due_at)}"
 
     @admin.display(description="Result")
     def result_short(self, obj):
@@ -257,7 +267,8 @@ def http_part(result, key):
 
 @admin.register(Trigger)
 class TriggerAdmin(ReadOnlyLogAdmin):
-    list_display = ["id", "occurred_at", "lead_display", "workflow", "outcome", "reason"]
+    list_display = ["occurred", "lead_display", "workflow", "outcome", "reason"]
+    list_display_links = ["occurred"]
     list_filter = [
         date_range_filter("occurred_at", "date"),
         LeadIdFilter,
@@ -278,6 +289,10 @@ class TriggerAdmin(ReadOnlyLogAdmin):
         "entries_link",
     ]
     readonly_fields = fields
+
+    @admin.display(description="Occurred", ordering="occurred_at")
+    def occurred(self, obj):
+        return stamp(obj.occurred_at)
 
     @admin.display(description="Occurrence")
     def occurrence_display(self, obj):
