@@ -1,10 +1,11 @@
-"""Run one log entry: claim it, re-check it, execute it, record the result.
+"""Run log entries: claim them, re-check them, execute them, record the results.
 
-Internal actions (INTERNAL_ACTIONS) run in ONE transaction: the entry row is
-locked with `SELECT … FOR UPDATE SKIP LOCKED` while still pending, the lead
-row is locked, the effect and the entry's final state commit together. A
-worker killed mid-action rolls everything back; the entry is still pending
-and its dispatch lease runs out, so it runs again — exactly once in effect.
+Internal actions (INTERNAL_ACTIONS) run in ONE transaction per task: the
+entry rows are locked with `SELECT … FOR UPDATE SKIP LOCKED` while still
+pending, their leads are locked, and the effects and the entries' final
+states commit together. A worker killed mid-action rolls everything back; the
+entries are still pending and their dispatch lease runs out, so they run
+again — exactly once in effect.
 
 External actions (INTEGRATION, EMAIL, SMS, VB) cannot be rolled back: the
 entry is claimed with a conditional UPDATE (pending → running, with a lease),
@@ -39,36 +40,93 @@ EXECUTION_LEASE = timedelta(minutes=10)
 
 def run_entry(entry_id, now=None):
     """Run one entry if it is still pending. Returns its final state, or None if not ours."""
-    entry = LogEntry.objects.filter(pk=entry_id).only("action_type").first()
-    if entry is None:
-        return None
-    executor = EXECUTORS.get(entry.action_type)
-    if executor is not None and executor.internal:
-        return run_internal(entry_id, executor, now)
-    return run_external(entry_id, executor, now)
+    return run_entries([entry_id], now).get(entry_id)
 
 
-def locked_pending(entry_id):
-    return (
-        LogEntry.objects.select_related("workflow", "action")
-        .select_for_update(skip_locked=True, of=("self",))
-        .filter(pk=entry_id, state=EntryState.PENDING)
-        .first()
-    )
+def run_entries(entry_ids, now=None):
+    """Run the entries of one django-q2 task. Returns {id: final state} of those run here.
+
+    1. The internal ones together: one transaction, entries and leads locked in
+       two queries, results written in one bulk update (`run_internal_batch`).
+       If anything in the batch raises, it all rolls back and each entry is run
+       again on its own, where a raising action is recorded as failed.
+    2. The external ones one by one, with no transaction open.
+    An entry whose run still raises is recorded failed, never left stuck.
+    """
+    kinds = dict(LogEntry.objects.filter(pk__in=entry_ids).values_list("pk", "action_type"))
+    ids = [i for i in dict.fromkeys(entry_ids) if i in kinds]
+    internal = [i for i in ids if getattr(EXECUTORS.get(kinds[i]), "internal", False)]
+    states = {}
+    if internal:
+        try:
+            states.update(run_internal_batch(internal, now, strict=len(internal) > 1))
+        except Exception:
+            log.warning("a batch of %d entries raised: running them one by one", len(internal))
+            for entry_id in internal:
+                states.update(guarded(run_internal_batch, entry_id, [entry_id], now))
+    for entry_id in ids:
+        if entry_id not in internal:
+            states.update(
+                guarded(run_external, entry_id, entry_id, EXECUTORS.get(kinds[entry_id]), now)
+            )
+    return states
 
 
-def run_internal(entry_id, executor, now=None):
+def guarded(fn, entry_id, *args):
+    try:
+        result = fn(*args)
+    except Exception as exc:
+        log.exception("entry %s raised outside its action", entry_id)
+        record_crash(entry_id, exc)
+        return {entry_id: EntryState.FAILED}
+    if isinstance(result, dict):
+        return result
+    return {} if result is None else {entry_id: result}
+
+
+RESULT_FIELDS = [
+    "state", "reason", "result", "due_at", "started_at", "finished_at", "attempts", "lease_until",
+]  # fmt: skip
+
+
+def run_internal_batch(entry_ids, now=None, strict=False):
+    """Run internal entries in one transaction: exactly once, all or nothing.
+
+    `strict`: an action that raises aborts the batch (the caller re-runs the
+    entries one by one); otherwise it is recorded failed and its effects are
+    undone by a savepoint.
+    """
     with transaction.atomic():
-        entry = locked_pending(entry_id)
-        if entry is None:
-            return None  # done, flushed, or being run by another worker
+        entries = list(
+            LogEntry.objects.select_related("workflow", "action")
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(pk__in=entry_ids, state=EntryState.PENDING)
+            .order_by("pk")
+        )
+        if not entries:
+            return {}  # done, flushed, or being run by another worker
         now = now or timezone.now()
-        entry.attempts += 1
-        entry.started_at = now
-        lead = Lead.objects.select_for_update().filter(pk=entry.lead_id).first()
-        result = precheck(entry, lead, executor) or execute(entry, lead, executor, now)
-        finish(entry, result, now)
-        return entry.state
+        # Leads locked in id order (one statement): concurrent batches cannot deadlock.
+        leads = {
+            lead.pk: lead
+            for lead in Lead.objects.select_for_update()
+            .filter(pk__in={e.lead_id for e in entries})
+            .order_by("pk")
+        }
+        call_ids = {e.context.get("call_id") for e in entries} - {None}
+        calls = Call.objects.in_bulk(call_ids) if call_ids else {}
+        configs = {}
+        for entry in entries:
+            executor = EXECUTORS[entry.action_type]
+            entry.attempts += 1
+            entry.started_at = now
+            lead = leads.get(entry.lead_id)
+            result = precheck(entry, lead, executor) or execute(
+                entry, lead, executor, now, strict=strict, configs=configs, calls=calls
+            )
+            apply_result(entry, result, now)
+        LogEntry.objects.bulk_update(entries, RESULT_FIELDS)
+        return {entry.pk: entry.state for entry in entries}
 
 
 def run_external(entry_id, executor, now=None):
@@ -133,14 +191,26 @@ def precheck(entry, lead, executor):
     return None
 
 
-def execute(entry, lead, executor, now):
-    """Validate the config again and run the executor; never raises."""
-    try:
-        config = executor.validate(entry.action.config)
-    except ConfigError as exc:
-        return Result.failed(f"invalid config: {exc}")
+def execute(entry, lead, executor, now, strict=False, configs=None, calls=None):
+    """Validate the config again and run the executor.
+
+    Never raises unless `strict` (an internal batch that will be re-run entry by
+    entry). `configs` caches validated configs per action within a batch.
+    """
+    configs = {} if configs is None else configs
+    if entry.action_id not in configs:
+        try:
+            configs[entry.action_id] = executor.validate(entry.action.config)
+        except ConfigError as exc:
+            configs[entry.action_id] = exc
+    config = configs[entry.action_id]
+    if isinstance(config, ConfigError):
+        return Result.failed(f"invalid config: {config}")
     call_id = entry.context.get("call_id")
-    call = Call.objects.filter(pk=call_id).first() if call_id else None
+    if calls is not None and call_id in calls:
+        call = calls[call_id]
+    else:
+        call = Call.objects.filter(pk=call_id).first() if call_id else None
     run = Run(
         entry=entry,
         lead=lead,
@@ -150,6 +220,9 @@ def execute(entry, lead, executor, now):
         call=call,
         snapshot=entry.context.get("snapshot") or {},
     )
+    if strict:
+        with caused_by(entry.context.get("chain", ())):
+            return executor.execute(run)
     # Internal effects get a savepoint, so a failure undoes them but still records
     # the entry; external ones run with no transaction open (no locks held over HTTP).
     block = transaction.atomic() if executor.internal else nullcontext()
@@ -161,8 +234,8 @@ def execute(entry, lead, executor, now):
         return Result.failed(f"error: {type(exc).__name__}: {exc}")
 
 
-def finish(entry, result, now):
-    """Record the outcome; a failure with `retry_at` goes back to pending for then."""
+def apply_result(entry, result, now):
+    """Set the outcome on the entry; a failure with `retry_at` goes back to pending for then."""
     if result.state == EntryState.FAILED and result.retry_at is not None:
         entry.state = EntryState.PENDING
         entry.due_at = result.retry_at
@@ -174,9 +247,8 @@ def finish(entry, result, now):
         entry.finished_at = now
     entry.result = result.result
     entry.lease_until = None
-    entry.save(
-        update_fields=[
-            "state", "reason", "result", "due_at", "started_at", "finished_at", "attempts",
-            "lease_until",
-        ]
-    )  # fmt: skip
+
+
+def finish(entry, result, now):
+    apply_result(entry, result, now)
+    entry.save(update_fields=RESULT_FIELDS)
