@@ -1,0 +1,230 @@
+"""1. Trigger overhead: what the workflow engine adds to a lead save.
+
+For 0 / 100 / 1,000 / 10,000 active workflows (1 % scoped to the lead's
+campaign, the rest to other campaigns; conditions LEAD_ACTION save + LEAD_FIELDS
+city = "Nowhere", which the lead does not meet), a save (first_name changed, in
+its own transaction, commit included) is timed with the engine's signal and,
+interleaved in blocks, without it (`post_save.disconnect(dispatch_uid=
+"lead_saved")`). Then 10 more workflows that match (LEAD_ACTION save + country =
+US, one action set delayed 1 day with two FIELD actions: 10 triggers and 20
+pending entries per save, nothing executes) and the same again. Every save is
+of a different lead, so no rate limit interferes.
+"""
+
+import itertools
+import time
+
+from django.db import transaction
+from django.db.models.signals import post_save
+
+from bench import world
+from bench.stats import median, ms, ratio
+
+NOT_MATCHING = [
+    ("LEAD_ACTION", {"values": ["save"]}),
+    ("LEAD_FIELDS", {"field": "city", "operator": "equals", "value": "Nowhere"}),
+]
+MATCHING = [
+    ("LEAD_ACTION", {"values": ["save"]}),
+    ("LEAD_FIELDS", {"field": "country", "operator": "equals", "value": "US"}),
+]
+ADD_ONE = ("FIELD", {"field": "custom.n", "op": "add", "value": 1})
+
+
+def background(n, w, in_scope_share=0.01):
+    """n workflows: the first 1 % in the lead's campaign, the rest in other campaigns."""
+    in_scope = int(n * in_scope_share)
+    return [
+        {
+            "name": f"Background {i}",
+            "campaigns": [
+                w.campaigns[0] if i < in_scope else w.campaigns[1 + i % (len(w.campaigns) - 1)]
+            ],
+            "conditions": NOT_MATCHING,
+            "sets": [(1, [ADD_ONE])],
+        }
+        for i in range(n)
+    ]
+
+
+def matching(n, w):
+    return [
+        {
+            "name": f"Matching {i}",
+            "campaigns": [w.campaigns[0]],
+            "conditions": MATCHING,
+            "sets": [(1, [ADD_ONE, ADD_ONE])],
+        }
+        for i in range(n)
+    ]
+
+
+class Saver:
+    """Times lead saves, with and without the engine's post_save receiver."""
+
+    def __init__(self, leads):
+        self.leads = itertools.cycle(leads)
+        self.names = itertools.count()
+
+    def save_one(self):
+        lead = next(self.leads)
+        start = time.perf_counter()
+        with transaction.atomic():
+            lead.first_name = f"Name {next(self.names)}"
+            lead.save()
+        return time.perf_counter() - start
+
+    def block(self, count, engine):
+        from leads.models import Lead
+        from leads.signals import lead_saved
+
+        if engine:
+            return [self.save_one() for _ in range(count)]
+        assert post_save.disconnect(sender=Lead, dispatch_uid="lead_saved")
+        try:
+            return [self.save_one() for _ in range(count)]
+        finally:
+            post_save.connect(lead_saved, sender=Lead, dispatch_uid="lead_saved")
+
+    def side_by_side(self, saves, block=1):
+        """(baseline seconds, engine seconds): alternating saves (pairs), alternating which
+        goes first, so a change in the machine's load hits both alike."""
+        base, engine = [], []
+        for round_ in range(max(1, saves // block)):
+            order = (False, True) if round_ % 2 == 0 else (True, False)
+            for with_engine in order:
+                (engine if with_engine else base).extend(self.block(block, with_engine))
+        return base, engine
+
+
+def measure(n, in_scope_share, saves):
+    """One row: plain vs engine saves with n background workflows, then with 10 matching."""
+    from automation import rules
+    from automation.models import LogEntry, Trigger
+    from leads.models import Lead
+
+    world.reset()
+    w = world.base_world()
+    ids = world.make_leads(2 * saves + 100, w.lists[0])
+    leads = list(Lead.objects.filter(pk__in=ids).order_by("pk"))
+    world.make_workflows(background(n, w, in_scope_share))
+    rules.invalidate()
+    saver = Saver(leads)
+    start = time.perf_counter()
+    index = rules.current()
+    load = time.perf_counter() - start
+    assert len(index.rules) == n, (len(index.rules), n)
+    first = saver.save_one()
+    saver.block(20, engine=False)  # warm both paths
+    saver.block(20, engine=True)
+    triggers_before = Trigger.objects.count()
+    base_none, none = saver.side_by_side(saves)
+    assert Trigger.objects.count() == triggers_before, "a 'nothing matches' save fired"
+
+    world.make_workflows(matching(10, w))
+    rules.current()
+    saver.block(5, engine=True)
+    entries_before = LogEntry.objects.count()
+    base_match, match = saver.side_by_side(saves)
+    made = LogEntry.objects.count() - entries_before
+    assert made == 20 * len(match), (
+        f"10 matching workflows made {made} entries, not {20 * len(match)}"
+    )
+    d = {
+        "workflows": n,
+        "in_scope": int(n * in_scope_share),
+        "load": load,
+        "first_save": first,
+        "base_none": median(base_none),
+        "none": median(none),
+        "base_match": median(base_match),
+        "match": median(match),
+        "saves": len(none),
+    }
+    d["none_ratio"] = d["none"] / d["base_none"]
+    d["match_ratio"] = d["match"] / d["base_match"]
+    print(
+        f"  {n:>6} workflows ({d['in_scope']} in scope): plain {ms(d['base_none'])}, "
+        f"nothing matches {ms(d['none'])} ({d['none_ratio']:.2f}×); plain {ms(d['base_match'])}, "
+        f"10 match {ms(d['match'])} ({d['match_ratio']:.2f}×); index load {ms(load)}",
+        flush=True,
+    )
+    return d
+
+
+def run(opts):
+    from automation import rules
+
+    detail = [measure(n, 0.01, opts.trigger_saves) for n in opts.trigger_counts]
+    biggest, zero = detail[-1], detail[0]
+    control = measure(biggest["workflows"], 0, opts.trigger_saves)
+    # Index load time with the most workflows: median of a few cold compiles.
+    version = rules.read_version()
+    compiles = []
+    for _ in range(3):
+        start = time.perf_counter()
+        rules.compile_rules(version)
+        compiles.append(time.perf_counter() - start)
+    growth = control["none_ratio"] / zero["none_ratio"]
+    in_scope_growth = biggest["none_ratio"] / zero["none_ratio"]
+    big = f"{biggest['workflows']:,}"
+    rows = [
+        {
+            "metric": f"Lead save, nothing matches, {big} workflows, {biggest['in_scope']} in scope "
+            "(÷ plain save)",
+            "value": f"{ratio(biggest['none_ratio'])} ({ms(biggest['none'])} vs "
+            f"{ms(biggest['base_none'])})",
+            "target": "≤ 1.3×",
+            "met": biggest["none_ratio"] <= 1.3,
+        },
+        {
+            "metric": f"Lead save, 10 match (10 triggers + 20 entries), {big} workflows "
+            "(÷ plain save)",
+            "value": f"{ratio(biggest['match_ratio'])} ({ms(biggest['match'])} vs "
+            f"{ms(biggest['base_match'])})",
+            "target": "≤ 3×",
+            "met": biggest["match_ratio"] <= 3,
+        },
+        {
+            "metric": f"Save overhead with {big} out-of-scope workflows ÷ with none "
+            "(nothing matches)",
+            "value": f"{ratio(growth)} (with {biggest['in_scope']} of them in scope: "
+            f"{ratio(in_scope_growth)})",
+            "target": "no growth (≤ 1.1×)",
+            "met": growth <= 1.1,
+        },
+        {
+            "metric": f"Rule index load, {big} workflows (median of 3 compiles)",
+            "value": ms(median(compiles)),
+            "target": "—",
+            "met": None,
+        },
+    ]
+    table = [
+        "| Active workflows (in scope) | Plain save | Engine, nothing matches | Ratio (added) "
+        "| Plain save | Engine, 10 match | Ratio (added) | Index load (first save after) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for d in [*detail, control]:
+        table.append(
+            f"| {d['workflows']:,} ({d['in_scope']}) | {ms(d['base_none'])} | {ms(d['none'])} | "
+            f"{ratio(d['none_ratio'])} ({ms(d['none'] - d['base_none'])}) | "
+            f"{ms(d['base_match'])} | {ms(d['match'])} | "
+            f"{ratio(d['match_ratio'])} ({ms(d['match'] - d['base_match'])}) | "
+            f"{ms(d['load'])} ({ms(d['first_save'])}) |"
+        )
+    notes = [
+        f"Medians of {zero['saves']} saves per cell; each ratio is against plain saves timed "
+        "alternately (save by save) in the same process (the engine's receiver "
+        "disconnected for those). A save = `first_name` changed + `Lead.save()` in "
+        "`transaction.atomic()`, commit included. The last row is the control: the same "
+        "number of workflows, none in the lead's scope. 'Index load' is the first "
+        "`rules.current()` after the workflows were created (it compiles the index; "
+        "the saves measured come after it)."
+    ]
+    return {
+        "title": "1. Trigger overhead (lead save)",
+        "rows": rows,
+        "table": table,
+        "notes": notes,
+    }
