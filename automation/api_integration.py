@@ -23,8 +23,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from automation.actions import integration
-from automation.constants import ActionType
-from automation.models import Action, Adaptor, Endpoint
+from automation.models import Adaptor, Endpoint
 from automation.schema import ConfigError
 from leads.api import Conflict, CRMViewSet
 from leads.models import Lead
@@ -131,31 +130,11 @@ def latest_call(lead):
     return lead.calls.select_related("disposition", "agent").order_by("-started_at", "-pk").first()
 
 
-def actions_using(key, name):
-    return Action.objects.filter(type=ActionType.INTEGRATION, **{f"config__{key}": name})
-
-
 class NamedByActions:
-    """Renames follow into the actions that name the object; deletes of used ones are 409s."""
-
-    config_key = ""
-
-    def perform_update(self, serializer):
-        old = serializer.instance.name
-        obj = serializer.save()
-        if obj.name != old:
-            for act in actions_using(self.config_key, old):
-                act.config = {**act.config, self.config_key: obj.name}
-                act.save(update_fields=["config"])  # bumps the rule index
+    """Deleting an object that workflows use is a 409 (renames follow into them: the model)."""
 
     def perform_destroy(self, instance):
-        workflows = sorted(
-            set(
-                actions_using(self.config_key, instance.name).values_list(
-                    "action_set__workflow__name", flat=True
-                )
-            )
-        )
+        workflows = instance.used_by()
         if workflows:
             raise Conflict(f"Cannot delete: used by the workflows {', '.join(workflows)}.")
         instance.delete()
@@ -166,7 +145,6 @@ class EndpointViewSet(NamedByActions, CRMViewSet):
     serializer_class = EndpointSerializer
     filterset_fields = ["active", "method", "body_format"]
     ordering_fields = ["id", "name"]
-    config_key = "endpoint"
 
     @extend_schema(request=EndpointTestSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["post"])
@@ -194,7 +172,6 @@ class AdaptorViewSet(NamedByActions, CRMViewSet):
     queryset = Adaptor.objects.order_by("name")
     serializer_class = AdaptorSerializer
     ordering_fields = ["id", "name"]
-    config_key = "adaptor"
 
     @extend_schema(request=AdaptorTestSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["post"])

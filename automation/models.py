@@ -425,6 +425,44 @@ class RulesVersion(models.Model):
         return f"rules v{self.number}"
 
 
+class UsedByActions(models.Model):
+    """An object INTEGRATION actions name in their config: renames follow into them."""
+
+    config_key = ""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_name = instance.__dict__.get("name")
+        return instance
+
+    def save(self, *args, **kwargs):
+        from django.db import transaction
+
+        old = getattr(self, "_loaded_name", None)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if old and old != self.name:
+                for action in self.actions_using(old):
+                    action.config = {**action.config, self.config_key: self.name}
+                    action.save(update_fields=["config"])  # bumps the rule index
+        self._loaded_name = self.name
+
+    def actions_using(self, name=None):
+        return Action.objects.filter(
+            type=ActionType.INTEGRATION, **{f"config__{self.config_key}": name or self.name}
+        )
+
+    def used_by(self):
+        """Names of the workflows whose actions use this object."""
+        return sorted(
+            set(self.actions_using().values_list("action_set__workflow__name", flat=True))
+        )
+
+
 class HttpMethod(models.TextChoices):
     POST = "POST"
     PUT = "PUT"
@@ -444,8 +482,10 @@ class ResponseFormat(models.TextChoices):
     TEXT = "text", "Text"
 
 
-class Endpoint(models.Model):
+class Endpoint(UsedByActions):
     """Where and how an INTEGRATION action sends a lead."""
+
+    config_key = "endpoint"
 
     name = models.CharField(max_length=100, unique=True)
     url = models.URLField(max_length=1000)
@@ -506,12 +546,14 @@ class Endpoint(models.Model):
             raise ValidationError(errors)
 
 
-class Adaptor(models.Model):
+class Adaptor(UsedByActions):
     """What an INTEGRATION action sends: source fields mapped to destination keys.
 
     `fields` is a list of {"source", "to", "default", "date_format"}; `to` may
     name several keys separated by commas.
     """
+
+    config_key = "adaptor"
 
     name = models.CharField(max_length=100, unique=True)
     fields = models.JSONField(default=list, blank=True)
