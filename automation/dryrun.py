@@ -14,11 +14,10 @@ from django.conf import settings
 from django.db.models import Count
 from django.utils import timezone
 
-from automation import conditions, rules, timing
+from automation import engine, rules, timing
 from automation.constants import (
     RATE_LIMIT_SECONDS,
     RATE_LIMIT_TRIGGERS,
-    DelayMode,
     EntryState,
     TriggerOutcome,
 )
@@ -205,17 +204,7 @@ def planned_actions(rule, workflow, lead, occ, now):
     for position, aset in enumerate(rule.action_sets):
         error, due = "", None
         try:
-            due = timing.due_time(
-                now,
-                lead.zone,
-                aset.delay,
-                aset.window,
-                rule.schedule,
-                last_called_at=lead.last_called_at,
-                field_value=field_value(lead, aset.delay.field, occ.call)
-                if aset.delay.mode == DelayMode.LEAD_FIELD
-                else None,
-            )
+            due = engine.due_time(rule, aset, lead, occ, now)
         except timing.TimingError as exc:
             error = str(exc)
         for action in aset.actions:
@@ -231,6 +220,3 @@ def planned_actions(rule, workflow, lead, occ, now):
                 }
             )
     return planned
-
-
-__all__ = ["explain", "conditions"]

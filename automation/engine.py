@@ -225,6 +225,21 @@ def snapshot(lead):
     return {f.attname: jsonable(getattr(lead, f.attname)) for f in lead._meta.concrete_fields}
 
 
+def due_time(rule, aset, lead, occ, now):
+    """When an action set of a fired rule is due for this lead (TimingError if it cannot be)."""
+    return timing.due_time(
+        now,
+        lead.zone,
+        aset.delay,
+        aset.window,
+        rule.schedule,
+        last_called_at=lead.last_called_at,
+        field_value=field_value(lead, aset.delay.field, occ.call)
+        if aset.delay.mode == DelayMode.LEAD_FIELD
+        else None,
+    )
+
+
 def plan(rule, trigger, occ, lead, now, index=None):
     """The pending entries of one fired workflow, with their due times."""
     from automation.models import LogEntry
@@ -242,17 +257,7 @@ def plan(rule, trigger, occ, lead, now, index=None):
     for aset in rule.action_sets:
         state, reason = EntryState.PENDING, ""
         try:
-            due = timing.due_time(
-                now,
-                lead.zone,
-                aset.delay,
-                aset.window,
-                rule.schedule,
-                last_called_at=lead.last_called_at,
-                field_value=field_value(lead, aset.delay.field, occ.call)
-                if aset.delay.mode == DelayMode.LEAD_FIELD
-                else None,
-            )
+            due = due_time(rule, aset, lead, occ, now)
         except timing.TimingError as exc:
             due, state, reason = now, EntryState.SKIPPED, f"cannot compute the due time: {exc}"
         immediate = state == EntryState.PENDING and due <= now

@@ -29,12 +29,7 @@ from automation.constants import (
     Window,
 )
 from automation.schema import ConfigError
-from leads.models import Campaign, EmailTemplate, InboundNumber, Lead, List, Queue
-
-
-class NamedManager(models.Manager):
-    def get_by_natural_key(self, name):
-        return self.get(name=name)
+from leads.models import Campaign, EmailTemplate, InboundNumber, Lead, List, NamedManager, Queue
 
 
 class Workflow(models.Model):
