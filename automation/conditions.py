@@ -110,6 +110,11 @@ def as_datetime(x: Any) -> datetime | date | None:
     return None
 
 
+def as_text(x: Any) -> str | None:
+    """The form `equals` compares text in (public: the rule index files rules by it)."""
+    return _text(x)
+
+
 def _text(x: Any) -> str | None:
     """The stripped, case-folded string form of `x`, or None when it has none."""
     if x is None:

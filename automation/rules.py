@@ -11,6 +11,13 @@ filed under one of its facts and under its lead's campaign, list, or the
 call's queue / inbound number, plus the unscoped ones (all campaigns, "not
 within", email-template relations).
 
+Within a bucket, rules with a Lead Fields `equals`/`within` condition on a
+lead or custom field are filed once more under the condition's value (as
+`equals` compares it: a number, or trimmed case-folded text), so a save finds
+them by its own value with one dict lookup instead of evaluating each
+(`Bucket.by_field`). The index only narrows: every rule it returns is still
+evaluated in full.
+
 Invalidation: every change to a workflow, its conditions, action sets,
 actions or relations, and to statuses and lists, bumps the single
 `RulesVersion` row (signals in automation.apps). A process compares its
@@ -77,6 +84,80 @@ class ActionSetRule:
     actions: tuple
 
 
+def constant_keys(value):
+    """Index keys of a condition's constant, or None when it cannot be indexed (dates)."""
+    number = conditions.as_number(value)
+    if number is not None:
+        return {("n", number)}
+    if conditions.as_datetime(value) is not None:
+        return None  # dates compare by day or by instant: evaluate those rules in full
+    text = conditions.as_text(value)
+    return None if text is None else {("t", text)}
+
+
+def actual_keys(value):
+    """Every key under which a rule whose `equals` would match `value` can be filed."""
+    keys = []
+    number = conditions.as_number(value)
+    if number is not None:
+        keys.append(("n", number))
+    text = conditions.as_text(value)
+    if text is not None:
+        keys.append(("t", text))
+    return keys
+
+
+def discriminator(conds):
+    """(field, keys) of the first indexable equals/within condition, or None."""
+    for c in conds:
+        config = c.config
+        if c.type != "LEAD_FIELDS" or config["field"].startswith("call."):
+            continue
+        if config["operator"] == "equals":
+            values = [config.get("value")]
+        elif config["operator"] == "within":
+            values = config.get("values") or config.get("value")
+            if isinstance(values, str):
+                values = [v for v in values.split(",") if v.strip()]
+            if not isinstance(values, list) or not values:
+                continue
+        else:
+            continue
+        keys = set()
+        for value in values:
+            found = constant_keys(value)
+            if found is None:
+                keys = None
+                break
+            keys |= found
+        if keys:
+            return config["field"], frozenset(keys)
+    return None
+
+
+@dataclass
+class Bucket:
+    """The rules of one (fact, scope): in full, or filed by a field's value."""
+
+    general: list = field(default_factory=list)
+    by_field: dict = field(default_factory=dict)  # field -> {key: [Rule]}
+
+    def add(self, rule):
+        if rule.discriminator is None:
+            self.general.append(rule)
+            return
+        name, keys = rule.discriminator
+        table = self.by_field.setdefault(name, {})
+        for key in keys:
+            table.setdefault(key, []).append(rule)
+
+    def rules_for(self, occ, lead):
+        yield from self.general
+        for name, table in self.by_field.items():
+            for key in actual_keys(field_value(lead, name, occ.call)):
+                yield from table.get(key, ())
+
+
 @dataclass(frozen=True)
 class Rule:
     """One active workflow, compiled."""
@@ -95,6 +176,7 @@ class Rule:
     conditions: tuple
     action_sets: tuple
     fact: str = "lead_saved"
+    discriminator: tuple | None = None
 
     def scope_keys(self):
         """Where the index files this rule."""
@@ -155,7 +237,10 @@ class RuleIndex:
             if not buckets:
                 continue
             for key in keys:
-                for rule in buckets.get(key, ()):
+                bucket = buckets.get(key)
+                if bucket is None:
+                    continue
+                for rule in bucket.rules_for(occ, lead):
                     if rule.id not in seen:
                         seen.add(rule.id)
                         found.append(rule)
@@ -166,7 +251,7 @@ class RuleIndex:
         self.rules[rule.id] = rule
         buckets = self.by_fact.setdefault(rule.fact, {})
         for key in rule.scope_keys():
-            buckets.setdefault(key, []).append(rule)
+            buckets.setdefault(key, Bucket()).add(rule)
 
 
 def compile_rules(version, workflows=None):
@@ -261,6 +346,7 @@ def compile_rules(version, workflows=None):
             conditions=conds,
             action_sets=tuple(sets.get(w.pk, ())),
             fact=fact,
+            discriminator=discriminator(conds),
         )
         index.add(rule)
         if rule.stop_if != StopIf.NEVER:
