@@ -258,9 +258,12 @@ class Action(models.Model):
 class Trigger(models.Model):
     """A workflow whose conditions matched an occurrence, and what became of it."""
 
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="triggers")
+    # No single-column indexes: trigger_rate_idx / trigger_lead_time_idx lead with these.
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.CASCADE, related_name="triggers", db_index=False
+    )
     lead = models.ForeignKey(
-        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
     )
     occurred_at = models.DateTimeField(default=timezone.now)
     occurrence = models.JSONField(default=dict, help_text="What happened: the occurrence's facts.")
@@ -325,7 +328,11 @@ class LogEntry(models.Model):
     entry whose lease has passed belongs to a worker that died.
     """
 
-    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="log_entries")
+    # workflow, lead and list get no single-column index: the composite indexes
+    # below lead with them (each index costs every insert of this hot table).
+    workflow = models.ForeignKey(
+        Workflow, on_delete=models.CASCADE, related_name="log_entries", db_index=False
+    )
     action = models.ForeignKey(
         Action, on_delete=models.SET_NULL, null=True, blank=True, related_name="log_entries"
     )
@@ -333,7 +340,7 @@ class LogEntry(models.Model):
         Trigger, on_delete=models.SET_NULL, null=True, blank=True, related_name="entries"
     )
     lead = models.ForeignKey(
-        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+        Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
     )
     list = models.ForeignKey(
         List,
@@ -342,6 +349,7 @@ class LogEntry(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     action_type = models.CharField(max_length=20, choices=ActionType)
     state = models.CharField(max_length=10, choices=EntryState, default=EntryState.PENDING)
