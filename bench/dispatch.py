@@ -74,8 +74,9 @@ def outcome():
     }
 
 
-def drain(n, broker, opts, label, naive=False):
+def drain(n, broker, opts, label, naive=False, recycle=True):
     """Prepare N entries, start the processes, wait until drained. Returns the outcome."""
+    began = time.monotonic()
     prepare(n)
     if broker == "redis":
         cluster.flush_redis()
@@ -95,7 +96,13 @@ def drain(n, broker, opts, label, naive=False):
             enqueue_seconds = time.monotonic() - t0
         backends.start()
         cpu_before = cluster.children_cpu()
-        qc = cluster.start(f"{label}-qcluster", ["qcluster"], broker, opts.log_dir)
+        qc = cluster.start(
+            f"{label}-qcluster",
+            ["qcluster"],
+            broker,
+            opts.log_dir,
+            None if recycle else {"DJANGO_SETTINGS_MODULE": "bench.norecycle_settings"},
+        )
         procs.append(qc)
         pids = cluster.worker_pids(qc)
         time.sleep(1)
@@ -137,6 +144,7 @@ def drain(n, broker, opts, label, naive=False):
         recycles=recycles,
         cpu_processes=cpu_processes,
         cpu_postgres=backends.seconds(),
+        seconds=time.monotonic() - began,
     )
     ok = result["succeeded"] == n and result["effects"] == n and result["max_attempts"] == 1
     result["ok"] = ok
@@ -153,30 +161,76 @@ def drain(n, broker, opts, label, naive=False):
     return result
 
 
+SIZES = (100_000, 50_000, 30_000, 20_000, 10_000)
+NAIVE_SLOWER = 5  # planning assumption: the naive design is up to 5× slower per entry
+ENQUEUE_SECONDS = 0.0006  # per naive task, measured (ORM 0.3 ms, Redis 0.6 ms)
+
+
+def estimate(n, n_naive, per_entry, fixed, memory_run, repeats):
+    """Seconds for one broker: `repeats` batched drains (+ the memory run) and naive ones."""
+    batched = (repeats + memory_run) * (fixed + n * per_entry)
+    naive = repeats * (fixed + n_naive * (NAIVE_SLOWER * per_entry + ENQUEUE_SECONDS))
+    return batched + naive
+
+
+def choose(opts, per_entry, fixed, ceiling, memory_run):
+    """The largest N (≤ ceiling) whose runs fit in what is left of the time budget."""
+    left = opts.budget - (time.monotonic() - opts.started) - 30  # 30 s for the rest
+    for n in (s for s in SIZES if s <= ceiling):
+        n_naive = min(opts.naive_n, n)
+        if estimate(n, n_naive, per_entry, fixed, memory_run, opts.dispatch_repeats) <= left:
+            return n, n_naive, left
+    return None, None, left
+
+
 def run(opts):
-    brokers = ["orm"]
     notes = []
+    brokers = ["orm"]
     if not opts.skip_redis:
         if cluster.redis_available():
             brokers.append("redis")
         else:
             notes.append(f"Redis at {cluster.redis_url()} is not reachable: ORM broker only.")
-    rows, table, results, took = [], [], {}, {}
-    n, n_naive = opts.dispatch_n, opts.naive_n
+    plan = []
+    if opts.dispatch_n_fixed:
+        plan.append(f"N = {opts.dispatch_n:,} (given), naive {opts.naive_n:,}.")
+        per_entry = fixed = None
+    else:
+        # A short drain first: warms PostgreSQL and tells how fast this machine is now.
+        cal = drain(opts.calibration_n, "orm", opts, "orm-calibration")
+        per_entry, fixed = cal["span"] / cal["n"], cal["seconds"] - cal["span"]
+        plan.append(
+            f"Calibration: {cal['n']:,} entries drained at {cal['rate']:,.0f}/s "
+            f"({fixed:.0f} s of setup, start and stop per run)."
+        )
+    rows, table, results = [], [], {}
+    ceiling = opts.dispatch_n
     for broker in brokers:
-        started = time.monotonic()
-        if results:
-            # Another broker takes about as long as the first one did: skip it if that
-            # would overrun the run's time budget.
-            needed = max(took.values())
-            left = opts.budget - (started - opts.started)
-            if needed > left:
-                notes.append(
-                    f"{broker.upper()} broker skipped: it would take about {needed:.0f} s and "
-                    f"{max(0, left):.0f} s of the {opts.budget / 60:.0f}-minute budget are left."
+        memory_run = broker == "orm"
+        if per_entry is None:
+            n, n_naive = opts.dispatch_n, opts.naive_n
+        else:
+            n, n_naive, left = choose(opts, per_entry, fixed, ceiling, memory_run)
+            if n is None:
+                msg = (
+                    f"{broker.upper()}: even {SIZES[-1]:,} entries would not fit in the "
+                    f"{max(0, left):.0f} s left of the {opts.budget / 60:.0f}-minute budget"
                 )
-                print(f"  {broker}: skipped (time budget)", flush=True)
-                continue
+                if broker == "orm":
+                    n, n_naive = SIZES[-1], min(opts.naive_n, SIZES[-1])
+                    plan.append(msg + f": ran {n:,} anyway.")
+                else:
+                    plan.append(msg + ": skipped.")
+                    print(f"  {broker}: skipped (time budget)", flush=True)
+                    continue
+            else:
+                plan.append(
+                    f"{broker.upper()}: N = {n:,} (naive {n_naive:,}), the largest of "
+                    f"{', '.join(f'{s:,}' for s in SIZES if s <= ceiling)} whose "
+                    f"{opts.dispatch_repeats} + {opts.dispatch_repeats} runs fit in the {left:.0f} s left of the "
+                    f"{opts.budget / 60:.0f}-minute budget."
+                )
+        started = time.monotonic()
         batched = [
             drain(n, broker, opts, f"{broker}-batched-{i + 1}")
             for i in range(opts.dispatch_repeats)
@@ -185,8 +239,19 @@ def run(opts):
             drain(n_naive, broker, opts, f"{broker}-naive-{i + 1}", naive=True)
             for i in range(opts.dispatch_repeats)
         ]
-        results[broker] = (batched, naive)
-        took[broker] = time.monotonic() - started
+        memory = drain(n, broker, opts, f"{broker}-memory", recycle=False) if memory_run else None
+        results[broker] = (n, batched, naive, memory)
+        if per_entry is not None:
+            # Plan the next broker from what this one really took.
+            done = (
+                n * opts.dispatch_repeats
+                + n_naive * opts.dispatch_repeats * NAIVE_SLOWER
+                + (n if memory_run else 0)
+            )
+            per_entry = (
+                time.monotonic() - started - fixed * (2 * opts.dispatch_repeats + memory_run)
+            ) / done
+            ceiling = n
         rate = median([r["rate"] for r in batched])
         naive_rate = median([r["rate"] for r in naive])
         correct = all(r["ok"] for r in batched + naive)
@@ -201,7 +266,8 @@ def run(opts):
         )
         rows.append(
             {
-                "metric": f"… ÷ naive design (1 task per entry, {n_naive:,} entries, {broker.upper()})",
+                "metric": f"… ÷ naive design (1 task per entry, {n_naive:,} entries, "
+                f"{broker.upper()})",
                 "value": f"{ratio(rate / naive_rate)} ({naive_rate:,.0f} entries/s naive)",
                 "target": "≥ 5×",
                 "met": rate / naive_rate >= 5,
@@ -212,64 +278,88 @@ def run(opts):
                 table.append(
                     f"| {broker.upper()} | {kind} | {r['n']:,} | {r['span']:.1f} s | "
                     f"{r['rate']:,.0f}/s | {r['wall']:.1f} s | "
-                    f"{'yes' if r['ok'] else '**NO**: ' + str(r['succeeded']) + ' succeeded, ' + str(r['effects']) + ' effects'} |"
+                    f"{r['cpu_processes'] / r['n'] * 1000:.2f} ms | "
+                    f"{r['cpu_postgres'] / r['n'] * 1000:.2f} ms | {check(r)} |"
                 )
         if not correct:
             notes.append(f"**{broker.upper()}: not every entry ran exactly once** (see the table).")
     table = [
-        "| Broker | Design | Entries | First start → last finish | Entries/s | Wall (processes started → drained) | All succeeded once, effect applied once |",
-        "|---|---|---|---|---|---|---|",
+        "| Broker | Design | Entries | First start → last finish | Entries/s | Wall "
+        "(processes started → drained) | CPU/entry: our processes | CPU/entry: PostgreSQL "
+        "| Every entry once, effect once |",
+        "|---|---|---|---|---|---|---|---|---|",
         *table,
     ]
-    # 6. Memory: the first batched ORM run (the biggest drain).
-    mem_rows, mem_table = (
-        [],
-        [
-            "| Run | Idle | After 5 % | Peak | End | Worker recycles |",
-            "|---|---|---|---|---|---|",
-        ],
-    )
-    for broker, (batched, naive) in results.items():
-        for kind, runs in (("batched", batched), ("naive", naive)):
-            for i, r in enumerate(runs):
-                mem_table.append(
-                    f"| {broker.upper()} {kind} #{i + 1} | {r['rss_idle'] / 1024:.0f} MiB | "
-                    f"{(r['rss_warm'] or 0) / 1024:.0f} MiB | {(r['rss_peak'] or 0) / 1024:.0f} MiB | "
-                    f"{r['rss_end'] / 1024:.0f} MiB | {r['recycles']} |"
-                )
-    first = results["orm"][0][0]
-    growth = first["rss_end"] / first["rss_warm"] if first["rss_warm"] else float("nan")
-    mem_rows.append(
-        {
-            "metric": f"Worker RSS (2 workers) after draining {n:,} entries ÷ after the first 5 %",
-            "value": f"{ratio(growth)} ({first['rss_warm'] / 1024:.0f} → {first['rss_end'] / 1024:.0f} MiB; "
-            f"idle {first['rss_idle'] / 1024:.0f} MiB)",
-            "target": "no growth beyond noise (≤ 1.1×)",
-            "met": growth <= 1.1,
-        }
-    )
-    notes.insert(
-        0,
-        f"Each design run {opts.dispatch_repeats}× per broker; the summary gives medians. "
-        "Entries are inserted pending and due (no lease) and the tables VACUUM ANALYZEd "
-        "before each run; the naive design's tasks are enqueued before its cluster starts "
-        "(not timed in its rate). 'All succeeded once' checks every entry succeeded with "
-        "one attempt and every lead's `custom.n` is exactly 1.",
-    )
+    notes = [
+        " ".join(plan),
+        f"Each design run {opts.dispatch_repeats}× per broker; the summary gives medians. Entries are "
+        "inserted pending and due (no lease) and the tables VACUUM ANALYZEd before each "
+        "run; the naive design's tasks are enqueued before its cluster starts (not timed "
+        "in its rate). 'Every entry once' checks every entry succeeded at its first "
+        "attempt and every lead's `custom.n` is exactly 1. CPU per entry: 'our processes' "
+        "is the user+system time of qcluster (main, sentinel, workers, pusher, monitor) "
+        "and the dispatcher, start-up included (getrusage of waited-for children); "
+        "'PostgreSQL' sums /proc/<pid>/stat of the backends serving this database.",
+        *notes,
+    ]
     return {
         "title": "3. Dispatch throughput",
         "rows": rows,
         "table": table,
         "notes": notes,
-        "extra": {
-            "title": "6. Worker memory",
-            "rows": mem_rows,
-            "table": mem_table,
-            "notes": [
-                "Sum of both workers' VmRSS. 'Idle' is right after the cluster started (the "
-                "workers have not imported the engine yet), so the baseline is 'after 5 %'. "
-                "django-q2 replaces a worker after 500 tasks (default `recycle`): a batched "
-                "task holds 20 entries, a naive one 1."
-            ],
-        },
+        "extra": memory_section(results),
     }
+
+
+def check(r):
+    if r["ok"]:
+        return "yes"
+    return f"**NO**: {r['succeeded']} succeeded, {r['effects']} effects, max attempts {r['max_attempts']}"
+
+
+def memory_section(results):
+    """6. Worker memory: the ORM run with recycling off, and the others for reference."""
+    table = [
+        "| Run | Entries | Idle | After 5 % | Peak | End | Worker recycles |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for broker, (_n, batched, naive, memory) in results.items():
+        runs = [(f"{broker.upper()} batched, recycling off", memory)] if memory else []
+        runs += [(f"{broker.upper()} batched #{i + 1}", r) for i, r in enumerate(batched)]
+        runs += [(f"{broker.upper()} naive #{i + 1}", r) for i, r in enumerate(naive)]
+        for label, r in runs:
+            table.append(
+                f"| {label} | {r['n']:,} | {mib(r['rss_idle'])} | {mib(r['rss_warm'])} | "
+                f"{mib(r['rss_peak'])} | {mib(r['rss_end'])} | {r['recycles']} |"
+            )
+    rows = []
+    if "orm" in results:
+        n, _, _, memory = results["orm"]
+        growth = memory["rss_end"] / memory["rss_warm"] if memory["rss_warm"] else float("nan")
+        rows.append(
+            {
+                "metric": f"Worker RSS (2 workers, no recycling) after draining {n:,} entries "
+                "÷ after the first 5 %",
+                "value": f"{ratio(growth)} ({mib(memory['rss_warm'])} → {mib(memory['rss_end'])}; "
+                f"idle {mib(memory['rss_idle'])})",
+                "target": "no growth beyond noise (≤ 1.1×)",
+                "met": growth <= 1.1 and memory["recycles"] == 0,
+            }
+        )
+    return {
+        "title": "6. Worker memory",
+        "rows": rows,
+        "table": table,
+        "notes": [
+            "Sum of both workers' VmRSS (/proc/<pid>/status). 'Idle' is right after the "
+            "cluster started, before the workers imported the engine, so growth is judged "
+            "from 'after 5 %' to 'end'. The judged run turns django-q2's recycling off "
+            "(bench/norecycle_settings.py: the same two workers run every task); with the "
+            "default (a worker is replaced after 500 tasks; a batched task holds 20 "
+            "entries, a naive one 1) the end figure is of young workers."
+        ],
+    }
+
+
+def mib(kb):
+    return f"{(kb or 0) / 1024:.0f} MiB"

@@ -19,6 +19,7 @@ def summary(sections):
 
 def render(meta, sections):
     m = meta["machine"]
+    head, changed = meta["code"]
     out = [
         "# Benchmark results",
         "",
@@ -28,6 +29,8 @@ def render(meta, sections):
         f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, Linux {m['kernel']}",
         f"- PostgreSQL {m['postgresql']}, Python {m['python']}, Django {m['django']}, "
         f"django-q2 {m['django-q2']}",
+        f"- Code: commit {head}"
+        + (f" with uncommitted changes in {', '.join(changed)}" if changed else " (clean)"),
         f"- Load average (1/5/15 min) before: {meta['load_before']}; after: {meta['load_after']}. "
         "The machine is shared (other engineers run test suites on it), so absolute "
         "figures are noisy; every comparison is a ratio measured side by side in the "

@@ -19,6 +19,7 @@ Steps:
 import argparse
 import logging
 import os
+import subprocess
 import sys
 import time
 import traceback
@@ -50,7 +51,6 @@ def options(argv=None):
     parser.add_argument("--skip-redis", action="store_true", help="dispatch on the ORM broker only")
     parser.add_argument("--dispatch-n", type=int, help="entries drained by the batched design")
     parser.add_argument("--naive-n", type=int, help="entries drained by the naive design")
-    parser.add_argument("--dispatch-repeats", type=int, help="runs of each design per broker")
     parser.add_argument("--out", help="where to write the results (markdown)")
     parser.add_argument(
         "--force", action="store_true", help="allow a DATABASE_URL without 'bench' in its name"
@@ -68,9 +68,13 @@ def options(argv=None):
     opts.trigger_saves = 100 if quick else 1_000
     opts.ingest_calls = 100 if quick else 600
     opts.ingest_workflows = 1_000
-    opts.dispatch_n = opts.dispatch_n or (3_000 if quick else 10_000)
-    opts.naive_n = opts.naive_n or (1_000 if quick else 3_000)
-    opts.dispatch_repeats = opts.dispatch_repeats or (1 if quick else 3)
+    # Dispatch: the full run drains the largest N ≤ 100,000 that fits the time budget
+    # (bench/dispatch.py plans it after a calibration drain); --quick or --dispatch-n fix it.
+    opts.dispatch_n_fixed = quick or opts.dispatch_n is not None
+    opts.dispatch_n = opts.dispatch_n or (3_000 if quick else 100_000)
+    opts.naive_n = opts.naive_n or (1_000 if quick else 10_000)
+    opts.calibration_n = 5_000
+    opts.dispatch_repeats = 1 if quick else 3
     opts.timeliness_n = 1_000 if quick else 10_000
     opts.timeliness_spread = 10 if quick else 60
     opts.immediate_calls = 30 if quick else 200
@@ -111,6 +115,20 @@ def setup_database(opts):
     # This process enqueues tasks: django-q2 would log every one of them.
     logging.getLogger("django-q").setLevel(logging.WARNING)
     opts.database_url = url
+
+
+def code_version():
+    """The commit measured, and the tracked files changed in the working tree."""
+
+    def git(*args):
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    changed = [
+        line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
+    ]
+    return head, changed
 
 
 def main(argv=None):
@@ -156,6 +174,7 @@ def main(argv=None):
         "load_after": stats.loadavg(),
         "seconds": time.monotonic() - started,
         "database": opts.database_url,
+        "code": code_version(),
     }
     sections.sort(key=lambda section: section["title"])
     text = report.render(meta, sections)
