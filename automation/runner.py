@@ -15,6 +15,7 @@ running; when its lease runs out the dispatcher makes it pending again and it
 is sent again with the same idempotency key: at least once.
 """
 
+import json
 import logging
 from contextlib import nullcontext
 from datetime import timedelta
@@ -125,8 +126,22 @@ def run_internal_batch(entry_ids, now=None, strict=False):
                 entry, lead, executor, now, strict=strict, configs=configs, calls=calls
             )
             apply_result(entry, result, now)
-        LogEntry.objects.bulk_update(entries, RESULT_FIELDS)
+        write_results(entries)
         return {entry.pk: entry.state for entry in entries}
+
+
+def write_results(entries):
+    """One UPDATE per distinct outcome — nearly always one for a whole batch.
+
+    (Django's bulk_update writes a CASE per field per row: ~10× slower here.)
+    """
+    groups = {}
+    for entry in entries:
+        values = {name: getattr(entry, name) for name in RESULT_FIELDS}
+        key = json.dumps(values, sort_keys=True, default=str)
+        groups.setdefault(key, (values, []))[1].append(entry.pk)
+    for values, ids in groups.values():
+        LogEntry.objects.filter(pk__in=ids).update(**values)
 
 
 def run_external(entry_id, executor, now=None):

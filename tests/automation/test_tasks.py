@@ -40,3 +40,17 @@ def test_an_action_raising_in_a_batch_fails_alone(make_entry, make_lead, monkeyp
     bad = LogEntry.objects.get(pk=bad.pk)
     assert (bad.state, bad.reason) == ("failed", "error: ZeroDivisionError: division by zero")
     assert bad.attempts == 1
+
+
+def test_a_batch_with_mixed_outcomes_records_each(make_entry, make_lead):
+    good = make_entry(make_lead(), action_type="STATUS", config={"status": "FOLLOW"})
+    bad = make_entry(make_lead(), action_type="MOVE", config={"list": "Solar CA"})
+    from leads.models import List
+
+    List.objects.filter(name="Solar CA").update(name="Renamed")
+    states = runner.run_entries([good.pk, bad.pk])
+    assert states == {good.pk: "succeeded", bad.pk: "failed"}
+    good, bad = LogEntry.objects.get(pk=good.pk), LogEntry.objects.get(pk=bad.pk)
+    assert (good.state, good.reason, good.attempts) == ("succeeded", "", 1)
+    assert bad.state == "failed" and "Solar CA" in bad.reason
+    assert good.finished_at == bad.finished_at is not None
