@@ -38,6 +38,7 @@ test: install browser lint
 
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/admin_list.py
 
 clean:
 	rm -rf $(VENV) var
