@@ -134,14 +134,24 @@ def field_value(lead, name, call=None):
     A bare name that is not a lead field is a custom field. Relations give
     their key: `list` the list id, `status` the status code, `owner` the user id.
     """
-    from leads.models import Lead
-
+    attname = lead_attnames().get(name)
+    if attname is not None:
+        return getattr(lead, attname)
     if name.startswith("call."):
         return (call or {}).get(name[5:])
     if name.startswith("custom."):
         name = name[7:]
-    elif name in Lead.CONDITION_FIELDS:
-        f = Lead._meta.get_field(name)
-        return getattr(lead, f.attname)
     custom = lead.custom_fields if isinstance(lead.custom_fields, dict) else {}
     return custom.get(name)
+
+
+_attnames = {}
+
+
+def lead_attnames():
+    """Condition field name → Lead attribute (`list` → `list_id`), built once (hot path)."""
+    if not _attnames:
+        from leads.models import Lead
+
+        _attnames.update({n: Lead._meta.get_field(n).attname for n in Lead.CONDITION_FIELDS})
+    return _attnames

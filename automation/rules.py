@@ -68,6 +68,11 @@ class Condition:
     def matches(self, occ, lead):
         return EVENTS[self.type].matches(self.config, occ, lead)
 
+    @property
+    def cost(self):
+        """Occurrence conditions are a dict lookup; state ones read and compare values."""
+        return 0 if EVENTS[self.type].fact else 1
+
 
 @dataclass(frozen=True)
 class ActionRule:
@@ -196,7 +201,11 @@ class Rule:
         return inside if self.relation_mode == RelationMode.WITHIN else not inside
 
     def matches(self, occ, lead):
-        return all(c.matches(occ, lead) for c in self.conditions)
+        # A plain loop, not all(<generator>): this runs for every candidate on every save.
+        for c in self.conditions:  # noqa: SIM110
+            if not EVENTS[c.type].matches(c.config, occ, lead):
+                return False
+        return True
 
     def stopped(self, lead, status_flags, call=None):
         return stop_condition_met(self.stop_if, self.stop_filter, lead, status_flags, call)
@@ -324,7 +333,7 @@ def compile_rules(version, workflows=None):
     index.list_campaign = dict(List.objects.values_list("pk", "campaign_id"))
     stoppers = []
     for w in workflows:
-        conds = tuple(events.get(w.pk, ()))
+        conds = tuple(sorted(events.get(w.pk, ()), key=lambda c: c.cost))
         if not conds:
             continue  # a workflow without an active condition never fires
         needed = {EVENTS[c.type].fact for c in conds} - {None}
