@@ -28,7 +28,10 @@ ARGS = [
 @pytest.fixture(scope="session")
 def chromium():
     if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (make browser)")
+        # CI must run these: there a missing browser is a failure, not a skip.
+        (pytest.fail if os.getenv("CI") else pytest.skip)(
+            f"{CHROMIUM} is not installed (make browser)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
