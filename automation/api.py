@@ -61,7 +61,7 @@ class WorkflowViewSet(viewsets.ViewSet):
 
     @extend_schema(operation_id="workflows_list", responses=OpenApiTypes.OBJECT)
     def list(self, request):
-        workflows = Workflow.objects.prefetch_related("events", "campaigns", "lists")
+        workflows = document.exportable(Workflow.objects.all())
         return Response([self.represent(w) for w in workflows])
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -108,7 +108,9 @@ class WorkflowViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"])
     def export(self, request):
         """Every workflow's document, for import elsewhere."""
-        return Response({"workflows": [document.export(w) for w in Workflow.objects.all()]})
+        return Response(
+            {"workflows": [document.export(w) for w in document.exportable(Workflow.objects.all())]}
+        )
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["post"], url_path="import")
@@ -130,9 +132,12 @@ class WorkflowViewSet(viewsets.ViewSet):
         lead = Lead.objects.filter(pk=params.validated_data["lead"]).first()
         if lead is None:
             raise ValidationError({"lead": [f"no lead with id {params.validated_data['lead']}"]})
-        with transaction.atomic():
-            report = dryrun.explain(workflow, lead, params.validated_data["facts"])
-            transaction.set_rollback(True)  # belt and braces: nothing is stored
+        try:
+            with transaction.atomic():
+                report = dryrun.explain(workflow, lead, params.validated_data["facts"])
+                transaction.set_rollback(True)  # belt and braces: nothing is stored
+        except ConfigError as exc:
+            raise config_error(exc) from None
         return Response(report)
 
 

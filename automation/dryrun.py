@@ -7,7 +7,6 @@ callback_id, hopper_entry_id, call …).
 """
 
 import zoneinfo
-from dataclasses import fields as dataclass_fields
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,6 +22,7 @@ from automation.constants import (
 )
 from automation.events import EVENTS
 from automation.occurrences import Occurrence, call_data, field_value
+from automation.schema import ConfigError
 
 
 def simulated_occurrence(lead, facts, now):
@@ -37,13 +37,57 @@ def simulated_occurrence(lead, facts, now):
         "call": call_data(call) if call else None,
         "disposition": call.disposition_id if call else None,
     }
-    allowed = {f.name for f in dataclass_fields(Occurrence)} - {"lead_id", "occurred_at"}
-    base.update({k: v for k, v in facts.items() if k in allowed})
-    if isinstance(base.get("changed_fields"), list):
-        base["changed_fields"] = frozenset(base["changed_fields"])
-    if isinstance(base.get("chain"), list):
-        base["chain"] = tuple(base["chain"])
+    base.update(clean_facts(facts))
     return Occurrence(**base)
+
+
+def _text_or_none(v):
+    return v is None or isinstance(v, str)
+
+
+def _id_or_none(v):
+    return v is None or (isinstance(v, int) and not isinstance(v, bool))
+
+
+def _list_of(kind):
+    return lambda v: (
+        isinstance(v, list) and all(isinstance(x, kind) and not isinstance(x, bool) for x in v)
+    )
+
+
+# Occurrence fields a dry run may set, and what each must be.
+FACTS = {
+    "lead_action": lambda v: v in (None, "create", "save", "delete"),
+    "status_from": _text_or_none,
+    "status_to": _text_or_none,
+    "disposition": _text_or_none,
+    "previous_disposition": _text_or_none,
+    "redisposition": lambda v: isinstance(v, bool),
+    "callback_id": _id_or_none,
+    "hopper_entry_id": _id_or_none,
+    "call": lambda v: v is None or isinstance(v, dict),
+    "changed_fields": _list_of(str),
+    "chain": _list_of(int),
+}
+
+
+def clean_facts(facts):
+    """The dry run's facts as Occurrence fields, or ConfigError naming the bad one."""
+    errors = {}
+    for key, value in facts.items():
+        check = FACTS.get(key)
+        if check is None:
+            errors[f"facts.{key}"] = f"unknown fact (one of {', '.join(FACTS)})"
+        elif not check(value):
+            errors[f"facts.{key}"] = f"{value!r} is not a valid value"
+    if errors:
+        raise ConfigError(errors)
+    cleaned = dict(facts)
+    if "changed_fields" in cleaned:
+        cleaned["changed_fields"] = frozenset(cleaned["changed_fields"])
+    if "chain" in cleaned:
+        cleaned["chain"] = tuple(cleaned["chain"])
+    return cleaned
 
 
 def why_condition(condition, occ, lead, matched):

@@ -177,3 +177,41 @@ def test_it_lists_and_acknowledges_notifications(api, workflow, admin_user):
     note.refresh_from_db()
     assert note.acknowledged_by == admin_user
     assert api.get("/api/v1/notifications/?acknowledged=false").json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "facts, path",
+    [
+        ({"call": "x"}, "facts.call"),
+        ({"changed_fields": 5}, "facts.changed_fields"),
+        ({"mood": 1}, "facts.mood"),
+    ],
+)
+def test_the_dry_run_rejects_bad_facts_naming_them(api, workflow, make_lead, facts, path):
+    lead = make_lead()
+    response = api.post(
+        f"/api/v1/workflows/{workflow.pk}/dry-run/",
+        {"lead": lead.pk, "facts": facts},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert path in response.json()
+
+
+def test_the_dry_run_uses_given_facts(api, workflow, make_lead):
+    lead = make_lead()
+    body = {"lead": lead.pk, "facts": {"disposition": "SALE", "call": None}}
+    report = api.post(f"/api/v1/workflows/{workflow.pk}/dry-run/", body, format="json").json()
+    assert report["conditions"][0]["matched"] is True
+
+
+def test_listing_workflows_takes_a_fixed_number_of_queries(
+    api, workflow, lead_list, django_assert_max_num_queries
+):
+    from automation import document
+
+    for i in range(5):
+        document.save({**document.export(workflow), "name": f"Copy {i}"})
+    with django_assert_max_num_queries(15):
+        data = api.get("/api/v1/workflows/").json()
+    assert len(data) == 6
