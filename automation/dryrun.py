@@ -7,13 +7,11 @@ callback_id, hopper_entry_id, call …).
 """
 
 import zoneinfo
-from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count
 from django.utils import timezone
 
-from automation import engine, rules, timing
+from automation import engine, records, rules, timing
 from automation.constants import (
     RATE_LIMIT_SECONDS,
     RATE_LIMIT_TRIGGERS,
@@ -117,7 +115,7 @@ def why_condition(condition, occ, lead, matched):
 
 def explain(workflow, lead, facts=None, now=None):
     """The dry run as a dict (see the module docstring)."""
-    from automation.models import LogEntry, Trigger
+    from automation.models import LogEntry
 
     now = now or timezone.now()
     occ = simulated_occurrence(lead, facts, now)
@@ -190,16 +188,7 @@ def explain(workflow, lead, facts=None, now=None):
             "why": f"{'on' if rule.skip_if_pending else 'off'}; pending actions: {'yes' if pending else 'no'}",
         }
     )
-    recent = (
-        Trigger.objects.filter(
-            lead_id=lead.pk,
-            workflow_id=workflow.pk,
-            outcome=TriggerOutcome.FIRED,
-            occurred_at__gt=now - timedelta(seconds=RATE_LIMIT_SECONDS),
-        )
-        .aggregate(n=Count("id"))
-        .get("n")
-    )
+    recent = records.fired_recently(lead.pk, [workflow.pk], now).get(workflow.pk, 0)
     gates.append(
         {
             "gate": "rate_limit",

@@ -13,12 +13,14 @@ what it writes commits or rolls back with that change. Steps:
    Trigger row): active (only active workflows are in the index) → scope →
    conditions → stop-if (a stopped lead does not enter: `stopped`) → skip if
    pending (`skipped_pending`) → rate limit, 9 fired triggers per lead per
-   workflow in any rolling 180 s (`rate_limited`) → perform-action-on, a
-   sticky hash of workflow and lead (`not_selected`) → loop protection
-   (`loop_disabled` on the 100th self-re-trigger) → `fired`.
-5. Fired: one pending entry per active action with its due time
-   (automation.timing), all in one bulk insert; entries due now are handed
-   to django-q2 when the transaction commits.
+   workflow in any rolling 180 s (`rate_limited`; applied by the write in
+   step 5, except for a self-re-trigger, whose loop gate needs it first) →
+   perform-action-on, a sticky hash of workflow and lead (`not_selected`) →
+   loop protection (`loop_disabled` on the 100th self-re-trigger) → `fired`.
+5. Every trigger record, and for a fired one a pending entry per active
+   action with its due time (automation.timing), written in one statement
+   (automation.records); entries due now are handed to django-q2 when the
+   transaction commits.
 """
 
 import copy
@@ -28,13 +30,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import F
 from django.utils import timezone
 
-from automation import rules, timing
+from automation import records, rules, timing
 from automation.constants import (
     LOOP_LIMIT,
-    RATE_LIMIT_SECONDS,
+    RATE_LIMIT_REASON,
     RATE_LIMIT_TRIGGERS,
     ActionType,
     DelayMode,
@@ -52,7 +54,7 @@ HANDOFF_LEASE = timedelta(seconds=30)
 
 
 def handle(occ, lead):
-    """Evaluate every workflow in scope against one occurrence. Returns the new entries."""
+    """Evaluate every workflow in scope against one occurrence. Returns the new entries' ids."""
     if quiet.get():
         return []
     index = rules.current()
@@ -147,10 +149,7 @@ def gate(rule, lead, occ, index, pending, fired_recently, before=None):
     if rule.skip_if_pending and rule.id in pending:
         return TriggerOutcome.SKIPPED_PENDING, "the lead has unexecuted actions of this workflow"
     if fired_recently.get(rule.id, 0) >= RATE_LIMIT_TRIGGERS:
-        return (
-            TriggerOutcome.RATE_LIMITED,
-            f"{RATE_LIMIT_TRIGGERS} triggers in the last {RATE_LIMIT_SECONDS} s",
-        )
+        return TriggerOutcome.RATE_LIMITED, RATE_LIMIT_REASON
     if not rule.selected(lead.pk):
         return TriggerOutcome.NOT_SELECTED, f"outside the {rule.perform_action_on}% group"
     if rule.id in occ.chain and loop_iteration(rule, occ):
@@ -159,7 +158,8 @@ def gate(rule, lead, occ, index, pending, fired_recently, before=None):
 
 
 def fire(index, matched, occ, lead, before=None):
-    from automation.models import LogEntry, Trigger
+    """Gate each matched rule, then write its trigger and (if fired) its entries."""
+    from automation.models import LogEntry
 
     now = occ.occurred_at
     if any(r.relation == Relation.EMAIL_TEMPLATE and not r.all_campaigns for r in matched):
@@ -180,44 +180,23 @@ def fire(index, matched, occ, lead, before=None):
             .values_list("workflow_id", flat=True)
             .distinct()
         )
-    fired_recently = dict(
-        Trigger.objects.filter(
-            lead_id=lead.pk,
-            workflow_id__in=ids,
-            outcome=TriggerOutcome.FIRED,
-            occurred_at__gt=now - timedelta(seconds=RATE_LIMIT_SECONDS),
-        )
-        .values_list("workflow_id")
-        .annotate(n=Count("id"))
-    )
-    triggers = []
+    # The write applies the rate limit (automation.records), except to a
+    # self-re-trigger: the loop gate after it counts an iteration.
+    in_loop = [r.id for r in matched if r.id in occ.chain]
+    fired_recently = records.fired_recently(lead.pk, in_loop, now) if in_loop else {}
+    triggers, entries = [], []
     for rule in matched:
         outcome, reason = gate(rule, lead, occ, index, pending, fired_recently, before)
-        triggers.append(
-            Trigger(
-                workflow_id=rule.id,
-                lead_id=lead.pk,
-                occurred_at=now,
-                occurrence=occ.describe(),
-                outcome=outcome,
-                reason=reason,
-                chain=list(occ.chain),
-            )
-        )
-    Trigger.objects.bulk_create(triggers)
-    entries = []
-    for rule, trigger in zip(matched, triggers, strict=True):
-        if trigger.outcome == TriggerOutcome.FIRED:
-            entries.extend(plan(rule, trigger, occ, lead, now, index))
-    if not entries:
-        return []
-    LogEntry.objects.bulk_create(entries)
-    due_now = [e.pk for e in entries if e.state == EntryState.PENDING and e.lease_until]
+        triggers.append((rule.id, outcome, reason))
+        if outcome == TriggerOutcome.FIRED:
+            entries.extend(plan(rule, occ, lead, now, index))
+    written = records.write(lead, occ, triggers, entries)
+    due_now = [entry_id for entry_id, handed_off in written if handed_off]
     if due_now:
         from automation import tasks
 
         transaction.on_commit(lambda: tasks.enqueue(due_now))
-    return entries
+    return [entry_id for entry_id, _ in written]
 
 
 def snapshot(lead):
@@ -240,10 +219,8 @@ def due_time(rule, aset, lead, occ, now):
     )
 
 
-def plan(rule, trigger, occ, lead, now, index=None):
-    """The pending entries of one fired workflow, with their due times."""
-    from automation.models import LogEntry
-
+def plan(rule, occ, lead, now, index=None):
+    """The pending entries of one fired workflow, with their due times (rows for records)."""
     chain = list(dict.fromkeys((*occ.chain, rule.id)))
     context = {"chain": chain}
     if index is not None and rule.stopped(lead, index.status_flags, occ.call):
@@ -263,21 +240,17 @@ def plan(rule, trigger, occ, lead, now, index=None):
         immediate = state == EntryState.PENDING and due <= now
         for action in aset.actions:
             entries.append(
-                LogEntry(
-                    workflow_id=rule.id,
-                    action_id=action.id,
-                    trigger=trigger,
-                    lead_id=lead.pk,
-                    list_id=lead.list_id,
-                    action_type=action.type,
-                    state=state,
-                    reason=reason,
-                    due_at=due,
-                    finished_at=now if state != EntryState.PENDING else None,
-                    lease_until=now + HANDOFF_LEASE if immediate else None,
-                    context=context,
-                    created_at=now,
-                )
+                {
+                    "workflow_id": rule.id,
+                    "action_id": action.id,
+                    "action_type": action.type,
+                    "state": state,
+                    "reason": reason,
+                    "due_at": due,
+                    "lease_until": now + HANDOFF_LEASE if immediate else None,
+                    "finished_at": now if state != EntryState.PENDING else None,
+                    "context": context,
+                }
             )
     return entries
 

@@ -1,0 +1,164 @@
+"""Writing what one occurrence produced: its trigger records and their pending entries.
+
+A save that fires ten workflows writes ten triggers and their entries inside
+the transaction of the save, so this is the engine's hottest write. On
+PostgreSQL it is one statement, and one round trip:
+
+1. The rows travel as two JSON documents (one `json.dumps` each) that the
+   server unpacks with `jsonb_to_recordset`; values shared by every row
+   (lead, list, time, the occurrence) travel once.
+2. The rate limit is applied in the same statement: a trigger headed for an
+   outcome after the rate-limit gate (TriggerOutcome.AFTER_RATE_LIMIT)
+   becomes `rate_limited` when the lead already has RATE_LIMIT_TRIGGERS fired
+   triggers of that workflow in the last RATE_LIMIT_SECONDS (trigger_rate_idx).
+3. Each entry joins the trigger of its workflow (a data-modifying CTE) and is
+   written only if that trigger fired; entries get their ids in the order
+   given, so the actions of a set run in their order.
+
+Django's `bulk_create` of the same rows, plus the rate-limit query, cost
+about twice the database's own time in Python (bench/trigger.py measures
+the save). Other databases (the SQLite demo) take the ORM path; both write
+the same rows (tests/automation/test_records.py).
+
+Rows in: `triggers`, (workflow id, outcome, reason) with each workflow at
+most once; `entries`, dicts of the workflow id, action id, action type,
+state, reason, due_at, lease_until, finished_at and context of each entry.
+Out: (entry id, handed off now?) pairs, the latter for entries with a lease.
+"""
+
+import json
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Count
+
+from automation.constants import (
+    RATE_LIMIT_REASON,
+    RATE_LIMIT_SECONDS,
+    RATE_LIMIT_TRIGGERS,
+    TriggerOutcome,
+)
+from automation.models import LogEntry, Trigger
+
+AFTER_RATE_LIMIT = ", ".join(f"'{outcome}'" for outcome in TriggerOutcome.AFTER_RATE_LIMIT)
+
+SQL = f"""
+WITH x AS (
+    SELECT x.workflow_id, x.outcome, x.reason,
+        x.outcome IN ({AFTER_RATE_LIMIT}) AND (
+            SELECT count(*) FROM (
+                SELECT FROM {Trigger._meta.db_table} r
+                WHERE r.workflow_id = x.workflow_id AND r.lead_id = %(lead)s
+                    AND r.outcome = '{TriggerOutcome.FIRED}' AND r.occurred_at > %(since)s
+                LIMIT {RATE_LIMIT_TRIGGERS}
+            ) recent
+        ) >= {RATE_LIMIT_TRIGGERS} AS limited
+    FROM jsonb_to_recordset(%(triggers)s::jsonb)
+        AS x(workflow_id bigint, outcome varchar, reason varchar)
+), t AS (
+    INSERT INTO {Trigger._meta.db_table}
+        (workflow_id, lead_id, occurred_at, occurrence, outcome, reason, chain)
+    SELECT workflow_id, %(lead)s, %(now)s, %(occurrence)s::jsonb,
+        CASE WHEN limited THEN '{TriggerOutcome.RATE_LIMITED}' ELSE outcome END,
+        CASE WHEN limited THEN %(rate_limit_reason)s ELSE reason END,
+        %(chain)s::jsonb
+    FROM x
+    RETURNING id, workflow_id, outcome
+)
+INSERT INTO {LogEntry._meta.db_table}
+    (workflow_id, action_id, trigger_id, lead_id, list_id, action_type, state, reason, due_at,
+     lease_until, finished_at, attempts, result, context, idempotency_key, created_at)
+SELECT e.workflow_id, e.action_id, t.id, %(lead)s, %(list)s, e.action_type, e.state, e.reason,
+    e.due_at, e.lease_until, e.finished_at, 0, '{{}}'::jsonb, e.context, gen_random_uuid(),
+    %(now)s
+FROM ROWS FROM (jsonb_to_recordset(%(entries)s::jsonb) AS (
+    workflow_id bigint, action_id bigint, action_type varchar, state varchar, reason varchar,
+    due_at timestamptz, lease_until timestamptz, finished_at timestamptz, context jsonb)
+) WITH ORDINALITY AS e(
+    workflow_id, action_id, action_type, state, reason, due_at, lease_until, finished_at,
+    context, position)
+JOIN t ON t.workflow_id = e.workflow_id AND t.outcome = '{TriggerOutcome.FIRED}'
+ORDER BY e.position
+RETURNING id, lease_until IS NOT NULL
+"""
+
+
+def write(lead, occ, triggers, entries):
+    """Store the triggers and entries of one occurrence; (entry id, handed off?) pairs."""
+    if connection.vendor == "postgresql":
+        return write_sql(lead, occ, triggers, entries)
+    return write_orm(lead, occ, triggers, entries)
+
+
+def fired_recently(lead_id, workflow_ids, now):
+    """{workflow id: fired triggers for this lead in the rate-limit window}."""
+    return dict(
+        Trigger.objects.filter(
+            lead_id=lead_id,
+            workflow_id__in=workflow_ids,
+            outcome=TriggerOutcome.FIRED,
+            occurred_at__gt=now - timedelta(seconds=RATE_LIMIT_SECONDS),
+        )
+        .values_list("workflow_id")
+        .annotate(n=Count("id"))
+    )
+
+
+def dumps(value):
+    """JSON with datetimes to the microsecond (DjangoJSONEncoder keeps milliseconds)."""
+    return json.dumps(value, default=isoformat, separators=(",", ":"))
+
+
+def isoformat(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def write_sql(lead, occ, triggers, entries):
+    params = {
+        "lead": lead.pk,
+        "list": lead.list_id,
+        "now": occ.occurred_at,
+        "since": occ.occurred_at - timedelta(seconds=RATE_LIMIT_SECONDS),
+        "rate_limit_reason": RATE_LIMIT_REASON,
+        "occurrence": dumps(occ.describe()),
+        "chain": dumps(list(occ.chain)),
+        "triggers": dumps([{"workflow_id": w, "outcome": o, "reason": r} for w, o, r in triggers]),
+        "entries": dumps(entries),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(SQL, params)
+        return cursor.fetchall()
+
+
+def write_orm(lead, occ, triggers, entries):
+    after = [w for w, outcome, _ in triggers if outcome in TriggerOutcome.AFTER_RATE_LIMIT]
+    recent = fired_recently(lead.pk, after, occ.occurred_at) if after else {}
+    records = {}
+    for workflow_id, outcome, reason in triggers:
+        if workflow_id in after and recent.get(workflow_id, 0) >= RATE_LIMIT_TRIGGERS:
+            outcome, reason = TriggerOutcome.RATE_LIMITED, RATE_LIMIT_REASON
+        records[workflow_id] = Trigger(
+            workflow_id=workflow_id,
+            lead_id=lead.pk,
+            occurred_at=occ.occurred_at,
+            occurrence=occ.describe(),
+            outcome=outcome,
+            reason=reason,
+            chain=list(occ.chain),
+        )
+    Trigger.objects.bulk_create(records.values())
+    rows = [
+        LogEntry(
+            trigger=records[entry["workflow_id"]],
+            lead_id=lead.pk,
+            list_id=lead.list_id,
+            created_at=occ.occurred_at,
+            **entry,
+        )
+        for entry in entries
+        if records[entry["workflow_id"]].outcome == TriggerOutcome.FIRED
+    ]
+    LogEntry.objects.bulk_create(rows)
+    return [(row.pk, row.lease_until is not None) for row in rows]
