@@ -1,11 +1,26 @@
-"""The rule index files equals/within rules by value; it must agree with `equals` exactly."""
+"""The rule index files rules by a condition; it must agree with the operator exactly."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from automation import conditions
-from automation.rules import Condition, actual_keys, constant_keys, discriminator
+from automation.occurrences import Occurrence
+from automation.rules import (
+    BOUNDS,
+    Bucket,
+    Condition,
+    Rule,
+    actual_keys,
+    constant_keys,
+    discriminator,
+)
+from leads.models import Lead
+
+BOUND_OPERATORS = [str(op) for op in BOUNDS]
 
 scalars = st.one_of(
     st.none(),
@@ -30,18 +45,112 @@ def lead_fields(operator, **config):
     return Condition("LEAD_FIELDS", {"field": "state", "operator": operator, **config})
 
 
-def test_it_indexes_equals_and_within_but_not_dates_or_other_operators():
-    assert discriminator([lead_fields("equals", value="CA")]) == ("state", frozenset({("t", "ca")}))
-    assert discriminator([lead_fields("within", values=["CA", "NV"])])[1] == {
+def test_it_indexes_equals_within_prefixes_and_numeric_bounds():
+    assert discriminator([lead_fields("equals", value="CA")]) == (
+        "value",
+        "state",
+        frozenset({("t", "ca")}),
+    )
+    assert discriminator([lead_fields("within", values=["CA", "NV"])])[2] == {
         ("t", "ca"),
         ("t", "nv"),
     }
+    assert discriminator([lead_fields("starts_with", value=" 90 ")]) == ("prefix", "state", "90")
+    assert discriminator([lead_fields("greater_than", value="5")]) == (
+        "above",
+        "state",
+        (Decimal(5), False),
+    )
+    assert discriminator([lead_fields("less_than_or_equal", value=2.5)]) == (
+        "below",
+        "state",
+        (Decimal("2.5"), True),
+    )
+
+
+def test_it_evaluates_dates_other_operators_and_call_data_in_full():
     assert discriminator([lead_fields("equals", value="2026-01-31")]) is None
+    assert discriminator([lead_fields("greater_than", value="2026-01-31")]) is None
     assert discriminator([lead_fields("contains", value="CA")]) is None
+    assert discriminator([lead_fields("between", value="1", value2="5")]) is None
     call_field = Condition(
         "LEAD_FIELDS", {"field": "call.length", "operator": "equals", "value": 3}
     )
     assert discriminator([call_field]) is None
+
+
+def test_it_files_a_rule_by_its_most_selective_condition():
+    conds = [
+        lead_fields("greater_than", value=3),
+        lead_fields("starts_with", value="9"),
+        lead_fields("equals", value="CA"),
+    ]
+    assert discriminator(conds)[0] == "value"
+    assert discriminator(conds[:2])[0] == "prefix"
+
+
+INDEXED = ["equals", "within", "starts_with", *BOUND_OPERATORS]
+
+
+def found(operator, actual, value):
+    """Does a bucket holding one rule `custom.x <operator> value` return it for `actual`?"""
+    condition = Condition(
+        "LEAD_FIELDS", {"field": "custom.x", "operator": operator, "value": value}
+    )
+    rule = Rule(
+        id=1,
+        name="r",
+        relation="campaign",
+        relation_mode="within",
+        object_ids=frozenset(),
+        all_campaigns=True,
+        stop_if="never",
+        stop_filter=(),
+        skip_if_pending=False,
+        schedule=None,
+        perform_action_on=100,
+        conditions=(condition,),
+        action_sets=(),
+        discriminator=discriminator([condition]),
+    )
+    bucket = Bucket()
+    bucket.add(rule)
+    bucket.seal()
+    occ = Occurrence(lead_id=1, occurred_at=datetime(2026, 1, 1, tzinfo=UTC))
+    return rule.discriminator is not None, rule in bucket.rules_for(
+        occ, Lead(custom_fields={"x": actual})
+    )
+
+
+@given(operator=st.sampled_from(INDEXED), actual=scalars, value=scalars)
+def test_a_rule_filed_by_a_condition_is_found_whenever_the_condition_holds(operator, actual, value):
+    indexed, hit = found(operator, actual, value)
+    if indexed and conditions.compare(operator, actual, value):
+        assert hit, (operator, actual, value)
+
+
+@given(operator=st.sampled_from(["starts_with", *BOUND_OPERATORS]), actual=scalars, value=scalars)
+def test_prefixes_and_bounds_find_exactly_the_rules_whose_condition_holds(operator, actual, value):
+    indexed, hit = found(operator, actual, value)
+    if indexed:
+        assert hit == conditions.compare(operator, actual, value), (operator, actual, value)
+
+
+@pytest.mark.parametrize(
+    "operator, value, hits, misses",
+    [
+        ("starts_with", "900", ["90001", " 900 "], ["908", "90", "", None, "1900"]),
+        ("greater_than", 5, [6, "5.5", 1e9], [5, "5.0", 4, "six", None, "2026-01-31"]),
+        ("greater_than_or_equal", "5", [5, "5.0", 6], [4.99, "x"]),
+        ("less_than", 5, [4, "-1e3"], [5, 6, None]),
+        ("less_than_or_equal", 5, [5, "5.00", -7], [5.01, ""]),
+    ],
+)
+def test_it_finds_prefix_and_bound_rules_by_the_leads_value(operator, value, hits, misses):
+    for actual in hits:
+        assert found(operator, actual, value) == (True, True), actual
+    for actual in misses:
+        assert found(operator, actual, value) == (True, False), actual
 
 
 @pytest.mark.parametrize(
