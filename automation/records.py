@@ -10,7 +10,7 @@ PostgreSQL it is one statement, and one round trip:
 2. The rate limit is applied in the same statement: a trigger headed for an
    outcome after the rate-limit gate (TriggerOutcome.AFTER_RATE_LIMIT)
    becomes `rate_limited` when the lead already has RATE_LIMIT_TRIGGERS fired
-   triggers of that workflow in the last RATE_LIMIT_SECONDS (trigger_rate_idx).
+   triggers of that workflow in the last RATE_LIMIT_SECONDS (trigger_lead_time_idx).
 3. Each entry joins the trigger of its workflow (a data-modifying CTE) and is
    written only if that trigger fired; entries get their ids in the order
    given, so the actions of a set run in their order.

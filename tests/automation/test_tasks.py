@@ -1,5 +1,7 @@
+from django.db import connection
+
 from automation import runner, tasks
-from automation.models import LogEntry
+from automation.models import Action, LogEntry, Workflow
 
 
 def test_an_entry_that_raises_outside_its_action_is_failed_not_stuck(
@@ -54,3 +56,41 @@ def test_a_batch_with_mixed_outcomes_records_each(make_entry, make_lead):
     assert (good.state, good.reason, good.attempts) == ("succeeded", "", 1)
     assert bad.state == "failed" and "Solar CA" in bad.reason
     assert good.finished_at == bad.finished_at is not None
+
+
+STATUS = {"action_type": "STATUS", "config": {"status": "FOLLOW"}}
+
+
+def test_it_skips_an_entry_of_a_workflow_turned_off(make_entry, make_lead, run):
+    entry = make_entry(make_lead(), **STATUS)
+    Workflow.objects.filter(pk=entry.workflow_id).update(active=False)
+    entry = run(entry)
+    assert (entry.state, entry.reason) == ("skipped", "the workflow is no longer active")
+
+
+def test_it_skips_an_entry_of_an_action_turned_off(make_entry, make_lead, run):
+    entry = make_entry(make_lead(), **STATUS)
+    Action.objects.filter(pk=entry.action_id).update(active=False)
+    entry = run(entry)
+    assert (entry.state, entry.reason) == ("skipped", "the action is no longer active")
+
+
+def test_it_skips_an_entry_whose_action_was_deleted(make_entry, make_lead, run):
+    lead = make_lead()
+    entry = make_entry(lead, **STATUS)
+    Action.objects.filter(pk=entry.action_id).delete()  # Django nulls the entry's action
+    assert LogEntry.objects.get(pk=entry.pk).action_id is None
+    entry = run(entry)
+    assert (entry.state, entry.reason) == ("skipped", "the action was deleted")
+    lead.refresh_from_db()
+    assert lead.status_id != "FOLLOW"
+
+
+def test_it_skips_an_entry_whose_action_vanished_under_it(make_entry, make_lead, run):
+    """An entry written as its action was deleted keeps the id (no constraint): skipped."""
+    entry = make_entry(make_lead(), **STATUS)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Action._meta.db_table} WHERE id = %s", [entry.action_id])
+    entry = run(entry)
+    assert entry.action_id is not None
+    assert (entry.state, entry.reason) == ("skipped", "the action was deleted")
