@@ -119,6 +119,8 @@ def next_opening(at: datetime, zone: ZoneInfo, window: str, days=()) -> datetime
     at = at.astimezone(UTC)  # compare instants, never wall times in one zone
     start, end = _hours(window)
     allowed = set(days) or set(ALL_DAYS)
+    if (start, end) == (0, 24) and allowed >= set(ALL_DAYS):
+        return at  # open around the clock, every day (the common case: no zone arithmetic)
     first_day = at.astimezone(zone).date()
     for offset in range(8):
         day = first_day + timedelta(days=offset)
