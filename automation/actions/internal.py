@@ -1,7 +1,7 @@
 """Executors that only change our own database (exactly once, in the runner's transaction).
 
 The runner locks the lead row and opens a savepoint around `execute`, so an
-executor may simply read, change and `lead.save()`: the save fires the
+executor may simply read, change and `lead.save_changes()`: the save fires the
 lead's own signals (Lead Status, Lead Fields …) carrying the causal chain,
 and a failure undoes everything but the log entry. Saves that would change
 nothing are not made, so an action cannot re-trigger workflows for nothing.
@@ -165,7 +165,7 @@ class Move(Executor):
         if lead.list_id == target.pk:
             return Result.ok("already in list", list=name)
         lead.list = target
-        lead.save()
+        lead.save_changes()
         return Result.ok(**{"from": old, "to": name})
 
 
@@ -182,7 +182,7 @@ class StatusChange(Executor):
             return Result.ok(f"the lead already has status {code}", status=code)
         old = lead.status_id
         lead.status = status
-        lead.save()  # fires the Lead Status occurrence
+        lead.save_changes()  # fires the Lead Status occurrence
         return Result.ok(**{"from": old, "to": code})
 
 
@@ -230,7 +230,7 @@ class Field(Executor):
             lead.custom_fields = {**lead.custom_fields, target[7:]: jsonable(value)}
         else:
             setattr(lead, target, value)
-        lead.save()
+        lead.save_changes()
         return Result.ok(**summary)
 
     def new_value(self, run, before):

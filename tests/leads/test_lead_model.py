@@ -91,3 +91,25 @@ def test_a_stored_number_that_no_longer_validates_does_not_block_saves(make_lead
     lead.save()
     lead.refresh_from_db()
     assert (lead.first_name, lead.phone_number) == ("Grace", "+1310000123")
+
+
+def test_save_changes_writes_only_what_changed(make_lead):
+    lead = make_lead(first_name="Ada", last_name="Lovelace", custom_fields={"n": 1})
+    mine, theirs = Lead.objects.get(pk=lead.pk), Lead.objects.get(pk=lead.pk)
+    theirs.last_name = "Byron"
+    theirs.save()
+    mine.first_name = "Augusta"
+    mine.custom_fields["n"] = 2  # changed in place: still a change
+    mine.save_changes()
+    lead.refresh_from_db()
+    assert (lead.first_name, lead.last_name, lead.custom_fields) == ("Augusta", "Byron", {"n": 2})
+    assert lead.modified_at > theirs.modified_at
+
+
+def test_save_changes_normalises_a_new_phone_and_its_zone(make_lead):
+    lead = Lead.objects.get(pk=make_lead(phone_number="+13105550100").pk)
+    assert lead.timezone == "America/Los_Angeles"
+    lead.phone_number = "(212) 555-0100"
+    lead.save_changes()
+    lead.refresh_from_db()
+    assert (lead.phone_number, lead.timezone) == ("+12125550100", "America/New_York")
