@@ -51,7 +51,9 @@ def run_entries(entry_ids, now=None):
        two queries, results written in one bulk update (`run_internal_batch`).
        If anything in the batch raises, it all rolls back and each entry is run
        again on its own, where a raising action is recorded as failed.
-    2. The external ones one by one, with no transaction open.
+    2. The first external one, with no transaction open; any others go back
+       to django-q2 as a task each: a request may take its endpoint's whole
+       timeout, and several in one task could outlast the task timeout.
     An entry whose run still raises is recorded failed, never left stuck.
     """
     kinds = dict(LogEntry.objects.filter(pk__in=entry_ids).values_list("pk", "action_type"))
@@ -65,11 +67,16 @@ def run_entries(entry_ids, now=None):
             log.warning("a batch of %d entries raised: running them one by one", len(internal))
             for entry_id in internal:
                 states.update(guarded(run_internal_batch, entry_id, [entry_id], now))
-    for entry_id in ids:
-        if entry_id not in internal:
-            states.update(
-                guarded(run_external, entry_id, entry_id, EXECUTORS.get(kinds[entry_id]), now)
-            )
+    external = [i for i in ids if i not in internal]
+    if len(external) > 1:
+        from automation import tasks
+
+        for entry_id in external[1:]:
+            tasks.enqueue([entry_id])
+    for entry_id in external[:1]:
+        states.update(
+            guarded(run_external, entry_id, entry_id, EXECUTORS.get(kinds[entry_id]), now)
+        )
     return states
 
 

@@ -3,8 +3,10 @@
 from django_q.tasks import async_task
 
 # Entries per django-q2 task: batching keeps the broker off the critical path
-# (a task costs ~1 ms of broker work; an internal action a few ms of SQL).
-BATCH = 20
+# (a task costs a few ms of broker and worker overhead; an internal action about
+# one ms of SQL). 50 drained FIELD entries 1.5x as fast as 20 (bench/dispatch.py).
+# External entries of a batch run one per task (automation.runner.run_entries).
+BATCH = 50
 
 
 def enqueue(entry_ids):

@@ -94,3 +94,21 @@ def test_it_skips_an_entry_whose_action_vanished_under_it(make_entry, make_lead,
     entry = run(entry)
     assert entry.action_id is not None
     assert (entry.state, entry.reason) == ("skipped", "the action was deleted")
+
+
+def test_a_task_runs_one_external_entry_and_hands_on_the_others_one_per_task(
+    make_entry, make_lead, monkeypatch
+):
+    """Each request may take its endpoint's whole timeout: never several in one task."""
+    lead = make_lead(email="")
+    internal = make_entry(lead, **STATUS)
+    emails = [
+        make_entry(lead, action_type="EMAIL", config={"template": "Welcome"}) for _ in range(3)
+    ]
+    handed = []
+    monkeypatch.setattr(tasks, "enqueue", lambda ids: handed.append(list(ids)))
+    states = runner.run_entries([internal.pk, *(e.pk for e in emails)])
+    assert set(states) == {internal.pk, emails[0].pk}  # the first email ran here
+    assert states[internal.pk] == "succeeded"
+    assert handed == [[emails[1].pk], [emails[2].pk]]
+    assert LogEntry.objects.get(pk=emails[2].pk).state == "pending"
