@@ -2,7 +2,7 @@
 
 A save that fires ten workflows writes ten triggers and their entries inside
 the transaction of the save, so this is the engine's hottest write. On
-PostgreSQL it is one statement, and one round trip:
+PostgreSQL it is one prepared statement, and one round trip:
 
 1. The rows travel as two JSON documents (one `json.dumps` each) that the
    server unpacks with `jsonb_to_recordset`; values shared by every row
@@ -29,6 +29,7 @@ Out: (entry id, handed off now?) pairs, the latter for entries with a lease.
 import json
 from datetime import datetime, timedelta
 
+import psycopg
 from django.db import connection
 from django.db.models import Count
 
@@ -48,8 +49,8 @@ WITH x AS (
         x.outcome IN ({AFTER_RATE_LIMIT}) AND (
             SELECT count(*) FROM (
                 SELECT FROM {Trigger._meta.db_table} r
-                WHERE r.workflow_id = x.workflow_id AND r.lead_id = %(lead)s
-                    AND r.outcome = '{TriggerOutcome.FIRED}' AND r.occurred_at > %(since)s
+                WHERE r.workflow_id = x.workflow_id AND r.lead_id = %(lead)s::bigint
+                    AND r.outcome = '{TriggerOutcome.FIRED}' AND r.occurred_at > %(since)s::timestamptz
                 LIMIT {RATE_LIMIT_TRIGGERS}
             ) recent
         ) >= {RATE_LIMIT_TRIGGERS} AS limited
@@ -58,9 +59,9 @@ WITH x AS (
 ), t AS (
     INSERT INTO {Trigger._meta.db_table}
         (workflow_id, lead_id, occurred_at, occurrence, outcome, reason, chain)
-    SELECT workflow_id, %(lead)s, %(now)s, %(occurrence)s::jsonb,
+    SELECT workflow_id, %(lead)s::bigint, %(now)s::timestamptz, %(occurrence)s::jsonb,
         CASE WHEN limited THEN '{TriggerOutcome.RATE_LIMITED}' ELSE outcome END,
-        CASE WHEN limited THEN %(rate_limit_reason)s ELSE reason END,
+        CASE WHEN limited THEN %(rate_limit_reason)s::varchar ELSE reason END,
         %(chain)s::jsonb
     FROM x
     RETURNING id, workflow_id, outcome
@@ -68,9 +69,9 @@ WITH x AS (
 INSERT INTO {LogEntry._meta.db_table}
     (workflow_id, action_id, trigger_id, lead_id, list_id, action_type, state, reason, due_at,
      lease_until, finished_at, attempts, result, context, idempotency_key, created_at)
-SELECT e.workflow_id, e.action_id, t.id, %(lead)s, %(list)s, e.action_type, e.state, e.reason,
+SELECT e.workflow_id, e.action_id, t.id, %(lead)s::bigint, %(list)s::bigint, e.action_type, e.state, e.reason,
     e.due_at, e.lease_until, e.finished_at, 0, '{{}}'::jsonb, e.context, gen_random_uuid(),
-    %(now)s
+    %(now)s::timestamptz
 FROM ROWS FROM (jsonb_to_recordset(%(entries)s::jsonb) AS (
     workflow_id bigint, action_id bigint, action_type varchar, state varchar, reason varchar,
     due_at timestamptz, lease_until timestamptz, finished_at timestamptz, context jsonb)
@@ -127,9 +128,34 @@ def write_sql(lead, occ, triggers, entries):
         "triggers": dumps([{"workflow_id": w, "outcome": o, "reason": r} for w, o, r in triggers]),
         "entries": dumps(entries),
     }
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(SQL, params)
         return cursor.fetchall()
+
+
+class PreparingCursor(psycopg.Cursor):
+    """Binds parameters server-side and prepares the statement (once per connection)."""
+
+    def execute(self, query, params=None, **kwargs):
+        return super().execute(query, params, prepare=True, **kwargs)
+
+
+def prepared_cursor():
+    """Django's cursor wrapper (error translation) around a PreparingCursor.
+
+    Parsing and analysing this statement cost a fifth of a plain lead save:
+    prepared once per connection, a save that fires ten workflows measured
+    ~0.2x of a plain save cheaper (side by side). The ORM's own cursors bind
+    client-side and never prepare; settings give the connection the
+    `prepare_threshold` that allows this one, and keep plans custom (see
+    crm/settings.py). While queries are logged (DEBUG, tests capturing
+    queries) it is an ordinary cursor: psycopg keeps no SQL text of a prepared
+    execution for the log.
+    """
+    if connection.queries_logged:
+        return connection.cursor()
+    connection.ensure_connection()
+    return connection.make_cursor(PreparingCursor(connection.connection))
 
 
 def write_orm(lead, occ, triggers, entries):

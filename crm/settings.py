@@ -101,6 +101,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # failing with "database is locked" when web and workers write at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    # The ORM binds parameters client-side and never prepares. This lets the
+    # engine prepare its one hot statement per connection (automation.records)
+    # and nothing else: a statement is prepared only when asked (behind
+    # PgBouncer in transaction mode that needs PgBouncer >= 1.21). Plans stay
+    # custom, made for each execution's values: the generic plan PostgreSQL
+    # switches to after five executions measured slower on a busy log table;
+    # what preparing saves is parsing and analysis.
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["prepare_threshold"] = 2**31 - 1
+    options["options"] = (
+        f"{options.get('options', '')} -c plan_cache_mode=force_custom_plan".strip()
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 
 from automation import records
 from automation.constants import RATE_LIMIT_TRIGGERS, EntryState, TriggerOutcome
@@ -157,3 +158,18 @@ def test_a_rate_limited_self_retrigger_is_not_counted_as_a_loop(make_lead, path)
     wf.refresh_from_db()
     assert wf.loop_iterations == RATE_LIMIT_TRIGGERS
     assert LogEntry.objects.filter(workflow=wf, state=EntryState.PENDING).count() == 9
+
+
+def test_it_prepares_the_statement_once_per_connection_with_custom_plans(make_lead):
+    make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
+    lead = make_lead()
+    for _ in range(7):  # past the 5 executions after which PostgreSQL may go generic
+        lead.save()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans >= 7 FROM pg_prepared_statements"
+            " WHERE statement LIKE %s",
+            ["%jsonb_to_recordset%"],
+        )
+        assert cursor.fetchall() == [(0, True)]
+    assert LogEntry.objects.filter(lead_id=lead.pk).count() == 7
