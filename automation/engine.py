@@ -184,12 +184,12 @@ def fire(index, matched, occ, lead, before=None):
     # self-re-trigger: the loop gate after it counts an iteration.
     in_loop = [r.id for r in matched if r.id in occ.chain]
     fired_recently = records.fired_recently(lead.pk, in_loop, now) if in_loop else {}
-    triggers, entries = [], []
+    triggers, entries, due_times = [], [], {}
     for rule in matched:
         outcome, reason = gate(rule, lead, occ, index, pending, fired_recently, before)
         triggers.append((rule.id, outcome, reason))
         if outcome == TriggerOutcome.FIRED:
-            entries.extend(plan(rule, occ, lead, now, index))
+            entries.extend(plan(rule, occ, lead, now, index, due_times))
     written = records.write(lead, occ, triggers, entries)
     due_now = [entry_id for entry_id, handed_off in written if handed_off]
     if due_now:
@@ -219,8 +219,14 @@ def due_time(rule, aset, lead, occ, now):
     )
 
 
-def plan(rule, occ, lead, now, index=None):
-    """The pending entries of one fired workflow, with their due times (rows for records)."""
+def plan(rule, occ, lead, now, index=None, due_times=None):
+    """The pending entries of one fired workflow, with their due times (rows for records).
+
+    `due_times` memoises due times across the workflows one occurrence fires:
+    for one lead at one instant the due time depends only on the action set's
+    delay and window and the workflow's schedule, and many workflows share them.
+    """
+    due_times = {} if due_times is None else due_times
     chain = list(dict.fromkeys((*occ.chain, rule.id)))
     context = {"chain": chain}
     if index is not None and rule.stopped(lead, index.status_flags, occ.call):
@@ -232,11 +238,13 @@ def plan(rule, occ, lead, now, index=None):
         context["snapshot"] = snapshot(lead)
     entries = []
     for aset in rule.action_sets:
-        state, reason = EntryState.PENDING, ""
-        try:
-            due = due_time(rule, aset, lead, occ, now)
-        except timing.TimingError as exc:
-            due, state, reason = now, EntryState.SKIPPED, f"cannot compute the due time: {exc}"
+        key = (aset.delay, aset.window, rule.schedule)
+        if key not in due_times:
+            try:
+                due_times[key] = (due_time(rule, aset, lead, occ, now), EntryState.PENDING, "")
+            except timing.TimingError as exc:
+                due_times[key] = (now, EntryState.SKIPPED, f"cannot compute the due time: {exc}")
+        due, state, reason = due_times[key]
         immediate = state == EntryState.PENDING and due <= now
         for action in aset.actions:
             entries.append(

@@ -302,3 +302,25 @@ def test_it_times_each_action_set_on_its_own(at, make_lead):
     make_lead(timezone="America/Los_Angeles")
     by_type = {e.action_type: e.due_at for e in entries(wf)}
     assert by_type == {"STATUS": now, "HOPPER": local(LA, 2026, 3, 6, 17, 0)}
+
+
+def test_workflows_fired_together_each_get_their_own_timing(at, make_lead):
+    """One occurrence fires several workflows: equal timings share a due time, others not."""
+    at(NOON_LA)
+    hour = {"delay_mode": "fixed", "delay_hours": 1}
+    plain = make_workflow(ON_CREATE, delay=hour)
+    same = make_workflow(ON_CREATE, delay=hour)
+    evening = make_workflow(ON_CREATE, delay=hour, window="5-9")
+    scheduled = make_workflow(
+        ON_CREATE, delay=hour, schedule_enabled=True, schedule_window="9-9", schedule_days=[3, 4]
+    )
+    two_hours = make_workflow(ON_CREATE, delay={"delay_mode": "fixed", "delay_hours": 2})
+    make_lead(timezone="America/Los_Angeles")
+    due = {
+        wf.name: only_entry(wf).due_at.astimezone(LA)
+        for wf in (plain, same, evening, scheduled, two_hours)
+    }
+    assert due[plain.name] == due[same.name] == local(LA, 2026, 3, 4, 13, 0)
+    assert due[evening.name] == local(LA, 2026, 3, 4, 17, 0)
+    assert due[scheduled.name] == local(LA, 2026, 3, 5, 9, 0)  # Thursday (days: Thu, Fri)
+    assert due[two_hours.name] == local(LA, 2026, 3, 4, 14, 0)

@@ -173,3 +173,14 @@ def test_it_prepares_the_statement_once_per_connection_with_custom_plans(make_le
         )
         assert cursor.fetchall() == [(0, True)]
     assert LogEntry.objects.filter(lead_id=lead.pk).count() == 7
+
+
+def test_deleting_a_workflow_deletes_its_triggers_and_entries(make_lead):
+    wf = make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
+    other = make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
+    make_lead().save()
+    assert LogEntry.objects.filter(workflow=wf).count() == 1
+    wf.delete()
+    assert not LogEntry.objects.filter(workflow_id=wf.pk).exists()
+    assert not Trigger.objects.filter(workflow_id=wf.pk).exists()
+    assert LogEntry.objects.filter(workflow=other).count() == 1
