@@ -219,17 +219,16 @@ def due_time(rule, aset, lead, occ, now):
     )
 
 
-def plan(rule, occ, lead, now, index=None, due_times=None):
+def plan(rule, occ, lead, now, index, due_times):
     """The pending entries of one fired workflow, with their due times (rows for records).
 
     `due_times` memoises due times across the workflows one occurrence fires:
     for one lead at one instant the due time depends only on the action set's
     delay and window and the workflow's schedule, and many workflows share them.
     """
-    due_times = {} if due_times is None else due_times
     chain = list(dict.fromkeys((*occ.chain, rule.id)))
     context = {"chain": chain}
-    if index is not None and rule.stopped(lead, index.status_flags, occ.call):
+    if rule.stopped(lead, index.status_flags, occ.call):
         # Already in the stop state when it fired: only a *later* stop cancels.
         context["stopped_at_trigger"] = True
     if occ.call is not None:

@@ -44,7 +44,7 @@ from automation.models import LogEntry, Trigger
 AFTER_RATE_LIMIT = ", ".join(f"'{outcome}'" for outcome in TriggerOutcome.AFTER_RATE_LIMIT)
 
 SQL = f"""
-WITH x AS (
+WITH x AS MATERIALIZED (  -- once: `limited` is read twice below
     SELECT x.workflow_id, x.outcome, x.reason,
         x.outcome IN ({AFTER_RATE_LIMIT}) AND (
             SELECT count(*) FROM (
@@ -161,7 +161,7 @@ def prepared_cursor():
 def write_orm(lead, occ, triggers, entries):
     after = [w for w, outcome, _ in triggers if outcome in TriggerOutcome.AFTER_RATE_LIMIT]
     recent = fired_recently(lead.pk, after, occ.occurred_at) if after else {}
-    records = {}
+    occurrence, records = occ.describe(), {}
     for workflow_id, outcome, reason in triggers:
         if workflow_id in after and recent.get(workflow_id, 0) >= RATE_LIMIT_TRIGGERS:
             outcome, reason = TriggerOutcome.RATE_LIMITED, RATE_LIMIT_REASON
@@ -169,7 +169,7 @@ def write_orm(lead, occ, triggers, entries):
             workflow_id=workflow_id,
             lead_id=lead.pk,
             occurred_at=occ.occurred_at,
-            occurrence=occ.describe(),
+            occurrence=occurrence,
             outcome=outcome,
             reason=reason,
             chain=list(occ.chain),
