@@ -105,14 +105,13 @@ else:
     # The ORM binds parameters client-side and never prepares. This lets the
     # engine prepare its one hot statement per connection (automation.records)
     # and nothing else: a statement is prepared only when asked (behind
-    # PgBouncer in transaction mode that needs PgBouncer >= 1.21). Plans stay
-    # custom, made for each execution's values: the generic plan PostgreSQL
-    # switches to after five executions measured slower on a busy log table;
-    # what preparing saves is parsing and analysis.
+    # PgBouncer in transaction mode that needs PgBouncer >= 1.21). Its plan is
+    # generic from the first execution: planned once per connection (and again
+    # when the tables' statistics change), not on every save.
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["prepare_threshold"] = 2**31 - 1
     options["options"] = (
-        f"{options.get('options', '')} -c plan_cache_mode=force_custom_plan".strip()
+        f"{options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

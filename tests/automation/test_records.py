@@ -4,6 +4,7 @@ Production writes with one SQL statement (automation.records.write_sql); the
 SQLite demo with bulk_create (write_orm). Both run here, on PostgreSQL.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from django.db import connection
 
 from automation import records
 from automation.constants import RATE_LIMIT_TRIGGERS, EntryState, TriggerOutcome
-from automation.models import LogEntry, Trigger
+from automation.models import LogEntry, Trigger, Workflow
 from tests.automation.engine_helpers import fresh_rules, handle, make_workflow  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -160,19 +161,51 @@ def test_a_rate_limited_self_retrigger_is_not_counted_as_a_loop(make_lead, path)
     assert LogEntry.objects.filter(workflow=wf, state=EntryState.PENDING).count() == 9
 
 
-def test_it_prepares_the_statement_once_per_connection_with_custom_plans(make_lead):
+def test_it_prepares_the_statement_once_per_connection_with_a_generic_plan(make_lead):
     make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
     lead = make_lead()
-    for _ in range(7):  # past the 5 executions after which PostgreSQL may go generic
+    for _ in range(7):
         lead.save()
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT generic_plans, custom_plans >= 7 FROM pg_prepared_statements"
+            "SELECT generic_plans >= 7, custom_plans FROM pg_prepared_statements"
             " WHERE statement LIKE %s",
             ["%jsonb_to_recordset%"],
         )
-        assert cursor.fetchall() == [(0, True)]
+        assert cursor.fetchall() == [(True, 0)]
     assert LogEntry.objects.filter(lead_id=lead.pk).count() == 7
+
+
+def test_its_generic_plan_reads_the_leads_triggers_not_a_busy_workflows():
+    """Planned once for any values, the rate-limit count must still be a lookup by lead.
+
+    Statistics here make a workflow look five times as selective as a lead.
+    (The statement used to count per workflow and lead; its generic plan could
+    then take the workflow's index and, for a workflow firing all day, read
+    thousands of rows on every save.)
+    """
+    workflows = Workflow.objects.bulk_create(Workflow(name=f"W{n}") for n in range(1_000))
+    Trigger.objects.bulk_create(
+        Trigger(workflow=workflows[n % 1_000], lead_id=n % 200, occurred_at=T0, outcome="fired")
+        for n in range(5_000)
+    )
+    names = []
+
+    def placeholder(match):
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    statement = re.sub(r"%\((\w+)\)s", placeholder, records.SQL).replace("%%", "%")
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Trigger._meta.db_table}")
+        cursor.execute("PREPARE records_plan AS " + statement)
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"EXPLAIN EXECUTE records_plan({', '.join(['NULL'] * len(names))})")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE records_plan")
+    assert "Index Cond: ((lead_id = $1)" in plan, plan
+    assert "trigger_workflow_time_idx" not in plan and "Seq Scan" not in plan, plan
 
 
 def test_deleting_a_workflow_deletes_its_triggers_and_entries(make_lead):
