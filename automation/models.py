@@ -382,7 +382,10 @@ class LogEntry(models.Model):
     context = models.JSONField(
         default=dict, blank=True, help_text="Call id, causal chain, lead snapshot when deleted."
     )
-    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Random, so unique without a unique index: nothing looks entries up by it,
+    # and an index of random keys costs every insert a random page (and, after
+    # each checkpoint, a full-page WAL image of it).
+    idempotency_key = models.UUIDField(default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = LogEntryQuerySet.as_manager()
