@@ -60,14 +60,15 @@ def handle(occ, lead):
     index = rules.current()
     if not index.rules:
         return []
-    before = previous_state(lead, occ)
+    before = None  # made when needed: most saves match nothing and stop nothing
     if occ.lead_action in ("create", "save") and index.stoppers:
+        before = previous_state(lead, occ)
         cancel_stopped(index, occ, lead, before)
     candidates, scope = index.candidates(occ, lead)
     matched = [r for r in candidates if r.in_scope(scope) is not False and r.matches(occ, lead)]
     if not matched:
         return []
-    return fire(index, matched, occ, lead, before)
+    return fire(index, matched, occ, lead, before or previous_state(lead, occ))
 
 
 def previous_state(lead, occ):
