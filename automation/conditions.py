@@ -305,6 +305,107 @@ def compare(
     return func(actual, value, value2, values)
 
 
+# --- Prepared: the constant side read once ----------------------------------
+
+
+def prepare(
+    operator: str, value: Any = None, value2: Any = None, values: Any = None
+) -> Callable[[Any], bool]:
+    """`compare` with its configured arguments bound and read once: `actual -> bool`.
+
+    The engine tests a rule's conditions on every save that reaches the rule;
+    reading the configured value as a number, a date and text once, when the
+    rule index is compiled, rather than on every test, halves the cost of a
+    test. It agrees with `compare` for every input (property-tested). Raises
+    ValueError for an unknown operator code, like `compare`.
+    """
+    func = OPERATORS.get(operator) if isinstance(operator, str) else None
+    if func is None:
+        raise ValueError(f"unknown operator {operator!r}")
+    maker = _PREPARED.get(operator)
+    if maker is None:
+        return lambda actual: func(actual, value, value2, values)
+    return maker(value, values)
+
+
+def _equal_to(value: Any) -> Callable[[Any], bool]:
+    number = as_number(value)
+    when = as_datetime(value) if number is None else None  # never both
+    text = _text(value)
+
+    def test(actual):
+        if number is not None:
+            a = as_number(actual)
+            if a is not None:
+                return a == number
+        elif when is not None:
+            a = as_datetime(actual)
+            if a is not None:
+                order = _date_order(a, when)
+                if order is not None:
+                    return order == 0
+        return text is not None and _text(actual) == text
+
+    return test
+
+
+def _order_to(value: Any) -> Callable[[Any], int | None]:
+    number = as_number(value)
+    when = as_datetime(value) if number is None else None
+
+    def order(actual):
+        if number is not None:
+            a = as_number(actual)
+            return None if a is None else (a > number) - (a < number)
+        if when is not None:
+            a = as_datetime(actual)
+            return None if a is None else _date_order(a, when)
+        return None
+
+    return order
+
+
+def _prepared_within(value, values):
+    tests = [_equal_to(candidate) for candidate in _candidates(value, values)]
+    return lambda actual: any(test(actual) for test in tests)
+
+
+def _prepared_text(check):
+    def maker(value, values):
+        wanted = _text(value)
+        if not wanted:
+            return lambda actual: False
+        return lambda actual: bool(a := _text(actual)) and check(a, wanted)
+
+    return maker
+
+
+def _prepared_order(outcomes):
+    def maker(value, values):
+        order = _order_to(value)
+        return lambda actual: order(actual) in outcomes
+
+    return maker
+
+
+def _prepared_not_equals(value, values):
+    test = _equal_to(value)
+    return lambda actual: not test(actual)
+
+
+_PREPARED = {
+    Operator.EQUALS: lambda value, values: _equal_to(value),
+    Operator.NOT_EQUALS: _prepared_not_equals,
+    Operator.GREATER_THAN: _prepared_order((1,)),
+    Operator.GREATER_THAN_OR_EQUAL: _prepared_order((0, 1)),
+    Operator.LESS_THAN: _prepared_order((-1,)),
+    Operator.LESS_THAN_OR_EQUAL: _prepared_order((-1, 0)),
+    Operator.WITHIN: _prepared_within,
+    Operator.STARTS_WITH: _prepared_text(str.startswith),
+    Operator.CONTAINS: _prepared_text(lambda a, wanted: wanted in a),
+}
+
+
 def _require_scalar(operator: str, name: str, x: Any) -> None:
     if x is None or (isinstance(x, str) and not x.strip()):
         raise ValueError(f"'{operator}' needs a {name}")

@@ -69,6 +69,10 @@ class EventSpec:
     def matches(self, config, occ, lead):
         raise NotImplementedError
 
+    def prepare(self, config):
+        """`matches` for this config: (occ, lead) -> bool, made once per compiled rule."""
+        return lambda occ, lead: self.matches(config, occ, lead)
+
 
 class Disposition(EventSpec):
     code = EventType.DISPOSITION
@@ -91,18 +95,34 @@ def operator_schema(field=None):
     return Schema(fields, check=check_operator_values)
 
 
+def prepared(config):
+    """The operator condition of an operator config, its value read once."""
+    return conditions.prepare(
+        config["operator"], config.get("value"), config.get("value2"), config.get("values")
+    )
+
+
+def prepared_or_none(config):
+    """As `prepared`; None for a config validation would have refused (it then
+    fails when tested, as it always did, not when the whole index compiles)."""
+    try:
+        return prepared(config)
+    except (KeyError, ValueError):
+        return None
+
+
 class CallCount(EventSpec):
     code = EventType.CALL_COUNT
     schema = operator_schema()
 
     def matches(self, config, occ, lead):
-        return conditions.compare(
-            config["operator"],
-            lead.called_count,
-            config.get("value"),
-            config.get("value2"),
-            config.get("values"),
-        )
+        return prepared(config)(lead.called_count)
+
+    def prepare(self, config):
+        test = prepared_or_none(config)
+        if test is None:
+            return super().prepare(config)
+        return lambda occ, lead: test(lead.called_count)
 
 
 class CallTypeEvent(EventSpec):
@@ -146,14 +166,13 @@ class LeadFields(EventSpec):
     schema = operator_schema(field=Str(max_length=100, check=check_field_name))
 
     def matches(self, config, occ, lead):
-        actual = field_value(lead, config["field"], occ.call)
-        return conditions.compare(
-            config["operator"],
-            actual,
-            config.get("value"),
-            config.get("value2"),
-            config.get("values"),
-        )
+        return prepared(config)(field_value(lead, config["field"], occ.call))
+
+    def prepare(self, config):
+        test, name = prepared_or_none(config), config.get("field")
+        if test is None or name is None:
+            return super().prepare(config)
+        return lambda occ, lead: test(field_value(lead, name, occ.call))
 
 
 def check_status_change(cleaned, path):

@@ -31,6 +31,7 @@ admin therefore applies within a second in every worker.
 import bisect
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import F
@@ -67,9 +68,14 @@ def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None):
 class Condition:
     type: str
     config: dict
+    # (occ, lead) -> bool, with the config read once (EventSpec.prepare).
+    test: Callable = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "test", EVENTS[self.type].prepare(self.config))
 
     def matches(self, occ, lead):
-        return EVENTS[self.type].matches(self.config, occ, lead)
+        return self.test(occ, lead)
 
     @property
     def cost(self):
@@ -296,7 +302,7 @@ class Rule:
     def matches(self, occ, lead):
         # A plain loop, not all(<generator>): this runs for every candidate on every save.
         for c in self.conditions:  # noqa: SIM110
-            if not EVENTS[c.type].matches(c.config, occ, lead):
+            if not c.test(occ, lead):
                 return False
         return True
 

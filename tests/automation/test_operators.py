@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from automation.conditions import (
@@ -12,6 +12,7 @@ from automation.conditions import (
     as_datetime,
     as_number,
     compare,
+    prepare,
     validate_condition_value,
 )
 from automation.constants import Operator
@@ -394,3 +395,35 @@ def test_is_numeric_means_a_finite_number_that_is_not_a_bool(x):
     assert compare("is_numeric", x) == (as_number(x) is not None)
     if isinstance(x, bool) or x is None:
         assert not compare("is_numeric", x)
+
+
+# --- Prepared (the engine's form): the same answers as compare ---------------
+
+# Forms of a few values, so that equal and ordered pairs come up often.
+close = st.sampled_from(
+    [3, "3", " 3.0 ", 3.0, Decimal("3.00"), "03", 4, "-1e3", "2026-01-31",
+     date(2026, 1, 31), datetime(2026, 1, 31, 10, tzinfo=UTC), "2026-01-31T10:00:00Z",
+     datetime(2026, 1, 31, 10), "ca", " CA ", "Ca, nv", "", None, True, "true", "c"]
+)  # fmt: skip
+prepared_args = st.one_of(close, anything)
+
+
+@pytest.mark.parametrize("op", Operator.values)
+@settings(max_examples=300)
+@given(
+    actual=prepared_args,
+    value=prepared_args,
+    value2=prepared_args,
+    values=st.none() | st.lists(prepared_args, max_size=3),
+)
+def test_a_prepared_condition_answers_as_compare(op, actual, value, value2, values):
+    assert prepare(op, value, value2, values)(actual) is compare(op, actual, value, value2, values)
+
+
+def test_a_prepared_condition_reads_its_value_once():
+    test = prepare("greater_than", " 1e3 ")
+    assert [test(x) for x in (1001, "999", "1000.5", None, "abc")] == [
+        True, False, True, False, False
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="unknown operator"):
+        prepare("roughly", 1)

@@ -176,3 +176,25 @@ def test_an_indexed_workflow_fires_exactly_when_equals_holds(
     make_lead(state=stored)
     assert Trigger.objects.filter(workflow=wf).exists() is fires
     rules.invalidate()
+
+
+def test_a_condition_tests_its_prepared_config_on_the_lead_and_call():
+    lead = Lead(state=" ca ", called_count=4)
+    occ = Occurrence(lead_id=1, occurred_at=datetime(2026, 1, 1, tzinfo=UTC), call={"length": 30})
+    assert lead_fields("within", values=["NV", "CA"]).matches(occ, lead)
+    assert not lead_fields("not_equals", value="CA").matches(occ, lead)
+    assert Condition("CALL_COUNT", {"operator": "greater_than", "value": "3"}).matches(occ, lead)
+    call_length = {"field": "call.length", "operator": "between", "value": 10, "value2": 60}
+    assert Condition("LEAD_FIELDS", call_length).matches(occ, lead)
+
+
+def test_a_config_validation_would_refuse_fails_when_tested_not_when_compiled():
+    """One bad row (say, from an old import) must not stop the whole index compiling."""
+    lead = Lead(state="CA")
+    occ = Occurrence(lead_id=1, occurred_at=datetime(2026, 1, 1, tzinfo=UTC))
+    unknown = lead_fields("roughly", value="CA")
+    with pytest.raises(ValueError, match="unknown operator"):
+        unknown.matches(occ, lead)
+    no_operator = Condition("CALL_COUNT", {"value": 3})
+    with pytest.raises(KeyError):
+        no_operator.matches(occ, lead)
