@@ -42,6 +42,7 @@ from automation.constants import (
     DelayMode,
     EntryState,
     Relation,
+    StopIf,
     TriggerOutcome,
 )
 from automation.occurrences import field_value, jsonable, quiet
@@ -185,13 +186,13 @@ def fire(index, matched, occ, lead, before=None):
     # self-re-trigger: the loop gate after it counts an iteration.
     in_loop = [r.id for r in matched if r.id in occ.chain]
     fired_recently = records.fired_recently(lead.pk, in_loop, now) if in_loop else {}
-    triggers, entries, due_times = [], [], {}
+    triggers, sets, due_times = [], [], {}
     for rule in matched:
         outcome, reason = gate(rule, lead, occ, index, pending, fired_recently, before)
         triggers.append((rule.id, outcome, reason))
         if outcome == TriggerOutcome.FIRED:
-            entries.extend(plan(rule, occ, lead, now, index, due_times))
-    written = records.write(lead, occ, triggers, entries)
+            sets.extend(plan(rule, occ, lead, now, index, due_times))
+    written = records.write(lead, occ, triggers, sets)
     due_now = [entry_id for entry_id, handed_off in written if handed_off]
     if due_now:
         from automation import tasks
@@ -221,7 +222,8 @@ def due_time(rule, aset, lead, occ, now):
 
 
 def plan(rule, occ, lead, now, index, due_times):
-    """The pending entries of one fired workflow, with their due times (rows for records).
+    """The pending entries of one fired workflow: a row per action set (for records),
+    with its due time and its active actions in order.
 
     `due_times` memoises due times across the workflows one occurrence fires:
     for one lead at one instant the due time depends only on the action set's
@@ -229,15 +231,17 @@ def plan(rule, occ, lead, now, index, due_times):
     """
     chain = list(dict.fromkeys((*occ.chain, rule.id)))
     context = {"chain": chain}
-    if rule.stopped(lead, index.status_flags, occ.call):
+    if rule.stop_if != StopIf.NEVER and rule.stopped(lead, index.status_flags, occ.call):
         # Already in the stop state when it fired: only a *later* stop cancels.
         context["stopped_at_trigger"] = True
     if occ.call is not None:
         context["call_id"] = occ.call.get("id")
     if occ.lead_action == "delete":
         context["snapshot"] = snapshot(lead)
-    entries = []
+    sets = []
     for aset in rule.action_sets:
+        if not aset.actions:
+            continue
         key = (aset.delay, aset.window, rule.schedule)
         if key not in due_times:
             try:
@@ -246,21 +250,19 @@ def plan(rule, occ, lead, now, index, due_times):
                 due_times[key] = (now, EntryState.SKIPPED, f"cannot compute the due time: {exc}")
         due, state, reason = due_times[key]
         immediate = state == EntryState.PENDING and due <= now
-        for action in aset.actions:
-            entries.append(
-                {
-                    "workflow_id": rule.id,
-                    "action_id": action.id,
-                    "action_type": action.type,
-                    "state": state,
-                    "reason": reason,
-                    "due_at": due,
-                    "lease_until": now + HANDOFF_LEASE if immediate else None,
-                    "finished_at": now if state != EntryState.PENDING else None,
-                    "context": context,
-                }
-            )
-    return entries
+        sets.append(
+            {
+                "workflow_id": rule.id,
+                "state": state,
+                "reason": reason,
+                "due_at": due,
+                "lease_until": now + HANDOFF_LEASE if immediate else None,
+                "finished_at": now if state != EntryState.PENDING else None,
+                "context": context,
+                "actions": aset.action_rows,
+            }
+        )
+    return sets
 
 
 def loop_iteration(rule, occ):

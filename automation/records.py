@@ -6,16 +6,18 @@ PostgreSQL it is one prepared statement, and one round trip:
 
 1. The rows travel as two JSON documents (one `json.dumps` each) that the
    server unpacks with `jsonb_to_recordset`; values shared by every row
-   (lead, list, time, the occurrence) travel once.
+   (lead, list, time, the occurrence) travel once, and what the entries of
+   one action set share (due time, state, context) once per set.
 2. The rate limit is applied in the same statement: a trigger headed for an
    outcome after the rate-limit gate (TriggerOutcome.AFTER_RATE_LIMIT)
    becomes `rate_limited` when the lead already has RATE_LIMIT_TRIGGERS fired
    triggers of that workflow in the last RATE_LIMIT_SECONDS. One range scan
    of the lead's recent triggers (trigger_lead_time_idx) counts them for
    every workflow at once.
-3. Each entry joins the trigger of its workflow (a data-modifying CTE) and is
-   written only if that trigger fired; entries get their ids in the order
-   given, so the actions of a set run in their order.
+3. Each action set joins the trigger of its workflow (a data-modifying CTE)
+   and its entries, one per action, are written only if that trigger fired;
+   entries get their ids in the order given, so the actions of a set run in
+   their order.
 
 Django's `bulk_create` of the same rows, plus the rate-limit query, cost
 about twice the database's own time in Python (bench/trigger.py measures
@@ -23,8 +25,9 @@ the save). Other databases (the SQLite demo) take the ORM path; both write
 the same rows (tests/automation/test_records.py).
 
 Rows in: `triggers`, (workflow id, outcome, reason) with each workflow at
-most once; `entries`, dicts of the workflow id, action id, action type,
-state, reason, due_at, lease_until, finished_at and context of each entry.
+most once; `sets`, dicts of the workflow id, state, reason, due_at,
+lease_until, finished_at and context shared by the entries of one action
+set, and its `actions`, (action id, action type) pairs in order.
 Out: (entry id, handed off now?) pairs, the latter for entries with a lease.
 """
 
@@ -73,26 +76,26 @@ WITH recent AS (  -- the lead's fired triggers in the window, per workflow
 INSERT INTO {LogEntry._meta.db_table}
     (workflow_id, action_id, trigger_id, lead_id, list_id, action_type, state, reason, due_at,
      lease_until, finished_at, attempts, result, context, idempotency_key, created_at)
-SELECT e.workflow_id, e.action_id, t.id, %(lead)s::bigint, %(list)s::bigint, e.action_type, e.state, e.reason,
-    e.due_at, e.lease_until, e.finished_at, 0, '{{}}'::jsonb, e.context, gen_random_uuid(),
-    %(now)s::timestamptz
-FROM ROWS FROM (jsonb_to_recordset(%(entries)s::jsonb) AS (
-    workflow_id bigint, action_id bigint, action_type varchar, state varchar, reason varchar,
-    due_at timestamptz, lease_until timestamptz, finished_at timestamptz, context jsonb)
-) WITH ORDINALITY AS e(
-    workflow_id, action_id, action_type, state, reason, due_at, lease_until, finished_at,
-    context, position)
-JOIN t ON t.workflow_id = e.workflow_id AND t.outcome = '{TriggerOutcome.FIRED}'
-ORDER BY e.position
+SELECT s.workflow_id, (a.action->>0)::bigint, t.id, %(lead)s::bigint, %(list)s::bigint,
+    a.action->>1, s.state, s.reason, s.due_at, s.lease_until, s.finished_at, 0, '{{}}'::jsonb,
+    s.context, gen_random_uuid(), %(now)s::timestamptz
+FROM ROWS FROM (jsonb_to_recordset(%(sets)s::jsonb) AS (
+    workflow_id bigint, state varchar, reason varchar, due_at timestamptz,
+    lease_until timestamptz, finished_at timestamptz, context jsonb, actions jsonb)
+) WITH ORDINALITY AS s(
+    workflow_id, state, reason, due_at, lease_until, finished_at, context, actions, position)
+CROSS JOIN LATERAL jsonb_array_elements(s.actions) WITH ORDINALITY AS a(action, position)
+JOIN t ON t.workflow_id = s.workflow_id AND t.outcome = '{TriggerOutcome.FIRED}'
+ORDER BY s.position, a.position
 RETURNING id, lease_until IS NOT NULL
 """
 
 
-def write(lead, occ, triggers, entries):
+def write(lead, occ, triggers, sets):
     """Store the triggers and entries of one occurrence; (entry id, handed off?) pairs."""
     if connection.vendor == "postgresql":
-        return write_sql(lead, occ, triggers, entries)
-    return write_orm(lead, occ, triggers, entries)
+        return write_sql(lead, occ, triggers, sets)
+    return write_orm(lead, occ, triggers, sets)
 
 
 def fired_recently(lead_id, workflow_ids, now):
@@ -123,16 +126,16 @@ def isoformat(value):
 TIMES = ("due_at", "lease_until", "finished_at")
 
 
-def entries_json(entries):
-    """The entries as JSON, their times as ISO text formatted once per distinct time.
+def sets_json(sets):
+    """The action sets as JSON, their times as ISO text formatted once per distinct time.
 
-    The entries of one occurrence share a few times (automation.engine memoises
+    The sets of one occurrence share a few times (automation.engine memoises
     due times); formatting each once here, rather than in a `default` hook per
-    value, halves the cost of this document (measured, 20 entries).
+    value, halves the cost of this document.
     """
     texts, rows = {}, []
-    for entry in entries:
-        row = dict(entry)
+    for aset in sets:
+        row = dict(aset)
         for name in TIMES:
             value = row[name]
             if value is not None:
@@ -144,7 +147,7 @@ def entries_json(entries):
     return json.dumps(rows, separators=(",", ":"))
 
 
-def write_sql(lead, occ, triggers, entries):
+def write_sql(lead, occ, triggers, sets):
     params = {
         "lead": lead.pk,
         "list": lead.list_id,
@@ -154,7 +157,7 @@ def write_sql(lead, occ, triggers, entries):
         "occurrence": dumps(occ.describe()),
         "chain": dumps(list(occ.chain)),
         "triggers": dumps([{"workflow_id": w, "outcome": o, "reason": r} for w, o, r in triggers]),
-        "entries": entries_json(entries),
+        "sets": sets_json(sets),
     }
     with prepared_cursor() as cursor:
         cursor.execute(SQL, params)
@@ -186,7 +189,7 @@ def prepared_cursor():
     return connection.make_cursor(PreparingCursor(connection.connection))
 
 
-def write_orm(lead, occ, triggers, entries):
+def write_orm(lead, occ, triggers, sets):
     after = [w for w, outcome, _ in triggers if outcome in TriggerOutcome.AFTER_RATE_LIMIT]
     recent = fired_recently(lead.pk, after, occ.occurred_at) if after else {}
     occurrence, records = occ.describe(), {}
@@ -205,14 +208,23 @@ def write_orm(lead, occ, triggers, entries):
     Trigger.objects.bulk_create(records.values())
     rows = [
         LogEntry(
-            trigger=records[entry["workflow_id"]],
+            workflow_id=aset["workflow_id"],
+            action_id=action_id,
+            action_type=action_type,
+            trigger=records[aset["workflow_id"]],
             lead_id=lead.pk,
             list_id=lead.list_id,
+            state=aset["state"],
+            reason=aset["reason"],
+            due_at=aset["due_at"],
+            lease_until=aset["lease_until"],
+            finished_at=aset["finished_at"],
+            context=aset["context"],
             created_at=occ.occurred_at,
-            **entry,
         )
-        for entry in entries
-        if records[entry["workflow_id"]].outcome == TriggerOutcome.FIRED
+        for aset in sets
+        if records[aset["workflow_id"]].outcome == TriggerOutcome.FIRED
+        for action_id, action_type in aset["actions"]
     ]
     LogEntry.objects.bulk_create(rows)
     return [(row.pk, row.lease_until is not None) for row in rows]

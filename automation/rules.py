@@ -96,6 +96,11 @@ class ActionSetRule:
     delay: timing.Delay
     window: str
     actions: tuple
+    # (action id, type) of each action in order: what a pending entry is made of.
+    action_rows: tuple = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "action_rows", tuple((a.id, a.type) for a in self.actions))
 
 
 def constant_keys(value):
