@@ -11,6 +11,7 @@ import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ObjectDoesNotExist
 from django.forms.models import BaseInlineFormSet
 from django.urls import path, reverse
 from django.utils import timezone
@@ -175,18 +176,20 @@ class LogEntryAdmin(ReadOnlyLogAdmin):
 
     @admin.display(description="Action")
     def action_link(self, obj):
-        if obj.action_id is None:
+        action = related(obj, "action")
+        if action is None:
             return "(deleted)"
-        url = reverse("admin:automation_actionset_change", args=[obj.action.action_set_id])
-        return format_html('<a href="{}">{}</a>', url, obj.action)
+        url = reverse("admin:automation_actionset_change", args=[action.action_set_id])
+        return format_html('<a href="{}">{}</a>', url, action)
 
     @admin.display(description="Trigger")
     def trigger_link(self, obj):
-        if obj.trigger_id is None:
+        trigger = related(obj, "trigger")
+        if trigger is None:
             return "-"
-        url = reverse("admin:automation_trigger_change", args=[obj.trigger_id])
+        url = reverse("admin:automation_trigger_change", args=[trigger.pk])
         return format_html(
-            '<a href="{}">#{} {}</a>', url, obj.trigger_id, obj.trigger.get_outcome_display()
+            '<a href="{}">#{} {}</a>', url, trigger.pk, trigger.get_outcome_display()
         )
 
     @admin.display(description="Request sent")
@@ -252,6 +255,14 @@ class LogEntryAdmin(ReadOnlyLogAdmin):
             self.message_user(request, "None of the selected entries is pending.", messages.WARNING)
 
 
+def related(obj, name):
+    """An entry's action or trigger, None when it was deleted (the entry keeps its id)."""
+    try:
+        return getattr(obj, name)
+    except ObjectDoesNotExist:
+        return None
+
+
 def http_part(result, key):
     """The request or response an INTEGRATION entry recorded, bodies pretty-printed."""
     part = (result or {}).get(key)
@@ -300,7 +311,10 @@ class TriggerAdmin(ReadOnlyLogAdmin):
 
     @admin.display(description="Log entries")
     def entries_link(self, obj):
-        url = reverse("admin:automation_logentry_changelist") + f"?trigger__id__exact={obj.pk}"
+        # With the lead: entries are found through the lead's log (entry_lead_time_idx).
+        url = reverse("admin:automation_logentry_changelist") + (
+            f"?lead={obj.lead_id}&trigger__id__exact={obj.pk}"
+        )
         return format_html('<a href="{}">Entries of this trigger</a>', url)
 
 

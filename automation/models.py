@@ -259,8 +259,18 @@ class Trigger(models.Model):
     """A workflow whose conditions matched an occurrence, and what became of it."""
 
     # No single-column indexes: trigger_workflow_time_idx / trigger_lead_time_idx lead with these.
+    # No database constraint either: its check at commit locks the workflow's row
+    # (FOR KEY SHARE) for every trigger, so every save firing a popular workflow
+    # would lock the same row (~0.08 ms a save firing ten, and multixacts when
+    # workers do it at once). Django still deletes a workflow's triggers and
+    # entries with it; entries a save wrote from a stale rule index just as
+    # their workflow was deleted are deleted by the runner (automation.runner).
     workflow = models.ForeignKey(
-        Workflow, on_delete=models.CASCADE, related_name="triggers", db_index=False
+        Workflow,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="triggers",
+        db_index=False,
     )
     lead = models.ForeignKey(
         Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
@@ -331,10 +341,10 @@ class LogEntry(models.Model):
     # below lead with them (each index costs every insert of this hot table).
     # Workflow, action and trigger: no database constraint (each costs a check
     # per inserted entry at commit, together ~10 % of a save that fires ten
-    # workflows). Every entry is written with its trigger, whose own constraint
-    # holds the workflow; an action deleted meanwhile reads as None, which the
-    # runner skips ("the action was deleted"). Django still deletes (workflow)
-    # or nulls (action, trigger) the entries when their row is deleted.
+    # workflows). Django deletes a workflow's entries with it. An action or
+    # trigger deleted later leaves its id on the entries (no index, no UPDATE
+    # of the log); joined, it reads as None, which the runner skips ("the
+    # action was deleted"). A trigger is only deleted with its workflow.
     workflow = models.ForeignKey(
         Workflow,
         on_delete=models.CASCADE,
@@ -344,19 +354,21 @@ class LogEntry(models.Model):
     )
     action = models.ForeignKey(
         Action,
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
         db_constraint=False,
         null=True,
         blank=True,
         related_name="log_entries",
+        db_index=False,
     )
     trigger = models.ForeignKey(
         Trigger,
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
         db_constraint=False,
         null=True,
         blank=True,
         related_name="entries",
+        db_index=False,
     )
     lead = models.ForeignKey(
         Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False

@@ -28,7 +28,7 @@ from automation import rules
 from automation.actions import EXECUTORS
 from automation.actions.base import Result, Run
 from automation.constants import EntryState
-from automation.models import LogEntry
+from automation.models import LogEntry, Trigger, Workflow
 from automation.occurrences import caused_by
 from automation.schema import ConfigError
 from leads.models import Call, Lead
@@ -56,7 +56,9 @@ def run_entries(entry_ids, now=None):
        timeout, and several in one task could outlast the task timeout.
     An entry whose run still raises is recorded failed, never left stuck.
     """
-    kinds = dict(LogEntry.objects.filter(pk__in=entry_ids).values_list("pk", "action_type"))
+    rows = LogEntry.objects.filter(pk__in=entry_ids).values_list("pk", "action_type", "workflow_id")
+    kinds = {pk: kind for pk, kind, _ in rows}
+    drop_orphans({pk: workflow_id for pk, _, workflow_id in rows}, kinds)
     ids = [i for i in dict.fromkeys(entry_ids) if i in kinds]
     internal = [i for i in ids if getattr(EXECUTORS.get(kinds[i]), "internal", False)]
     states = {}
@@ -78,6 +80,22 @@ def run_entries(entry_ids, now=None):
             guarded(run_external, entry_id, entry_id, EXECUTORS.get(kinds[entry_id]), now)
         )
     return states
+
+
+def drop_orphans(workflows, kinds):
+    """Delete entries (and triggers) of workflows deleted since: what Django's cascade
+    would have deleted, had a save not written them from a stale rule index just
+    as their workflow went (the log's references carry no database constraint)."""
+    live = set(Workflow.objects.filter(pk__in=set(workflows.values())).values_list("pk", flat=True))
+    orphans = {pk for pk, workflow_id in workflows.items() if workflow_id not in live}
+    if not orphans:
+        return
+    gone = {workflows[pk] for pk in orphans}
+    log.warning("deleting %d entries of deleted workflows %s", len(orphans), sorted(gone))
+    LogEntry.objects.filter(pk__in=orphans).delete()
+    Trigger.objects.filter(workflow_id__in=gone).delete()
+    for pk in orphans:
+        kinds.pop(pk)
 
 
 def guarded(fn, entry_id, *args):

@@ -233,3 +233,30 @@ def test_triggers_filter_by_outcome(admin_client_, make_lead, make_workflow, mak
         "Loop detected",
     ]:
         assert label in html
+
+
+def test_an_entry_whose_action_was_deleted_shows_so(
+    admin_client_, make_lead, make_workflow, make_entry
+):
+    from automation.models import Action
+
+    entry = make_entry(make_lead(), make_workflow())
+    Action.objects.filter(pk=entry.action_id).delete()  # the entry keeps the id (no UPDATE)
+    response = admin_client_.get(reverse("admin:automation_logentry_change", args=[entry.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "(deleted)" in html
+    assert reverse("admin:automation_trigger_change", args=[entry.trigger_id]) in html
+
+
+def test_a_trigger_links_to_its_entries_through_its_lead(
+    admin_client_, make_lead, make_workflow, make_entry
+):
+    workflow, ada, bob = make_workflow(), make_lead(), make_lead(first_name="Bob")
+    mine = make_entry(ada, workflow)
+    make_entry(ada, workflow), make_entry(bob, workflow)
+    page = reverse("admin:automation_trigger_change", args=[mine.trigger_id])
+    link = f"{LIST}?lead={ada.pk}&amp;trigger__id__exact={mine.trigger_id}"
+    assert link in admin_client_.get(page).content.decode()
+    response = admin_client_.get(LIST, {"lead": str(ada.pk), "trigger__id__exact": mine.trigger_id})
+    assert ids(response) == [mine.pk]

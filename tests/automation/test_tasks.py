@@ -78,8 +78,8 @@ def test_it_skips_an_entry_of_an_action_turned_off(make_entry, make_lead, run):
 def test_it_skips_an_entry_whose_action_was_deleted(make_entry, make_lead, run):
     lead = make_lead()
     entry = make_entry(lead, **STATUS)
-    Action.objects.filter(pk=entry.action_id).delete()  # Django nulls the entry's action
-    assert LogEntry.objects.get(pk=entry.pk).action_id is None
+    Action.objects.filter(pk=entry.action_id).delete()  # the log is not updated: no index
+    assert LogEntry.objects.get(pk=entry.pk).action_id == entry.action_id
     entry = run(entry)
     assert (entry.state, entry.reason) == ("skipped", "the action was deleted")
     lead.refresh_from_db()
@@ -112,3 +112,25 @@ def test_a_task_runs_one_external_entry_and_hands_on_the_others_one_per_task(
     assert states[internal.pk] == "succeeded"
     assert handed == [[emails[1].pk], [emails[2].pk]]
     assert LogEntry.objects.get(pk=emails[2].pk).state == "pending"
+
+
+def test_entries_of_a_workflow_deleted_under_a_stale_rule_index_are_deleted(make_entry, make_lead):
+    """A save can write triggers and entries for a workflow deleted that very moment
+    (its rule index is up to a second old; the log has no database constraint):
+    the runner deletes them, as the workflow's deletion would have, and they are
+    never claimed again."""
+    from automation.models import Trigger
+
+    lead = make_lead()
+    gone, kept = make_entry(lead, **STATUS), make_entry(lead, **STATUS)
+    Workflow.objects.get(pk=gone.workflow_id).delete()  # its trigger and entry with it
+    assert not LogEntry.objects.filter(pk=gone.pk).exists()
+    # ... and then the stale save commits its rows for it.
+    trigger = Trigger.objects.create(workflow_id=gone.workflow_id, lead_id=lead.pk, outcome="fired")
+    gone.pk, gone.trigger = None, trigger
+    gone.save()
+    states = runner.run_entries([gone.pk, kept.pk])
+    assert states == {kept.pk: "succeeded"}
+    assert not LogEntry.objects.filter(pk=gone.pk).exists()
+    assert not Trigger.objects.filter(workflow_id=gone.workflow_id).exists()
+    assert LogEntry.objects.get(pk=kept.pk).state == "succeeded"
