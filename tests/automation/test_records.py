@@ -16,7 +16,7 @@ from automation.constants import RATE_LIMIT_TRIGGERS, EntryState, TriggerOutcome
 from automation.models import LogEntry, Trigger, Workflow
 from tests.automation.engine_helpers import fresh_rules, handle, make_workflow  # noqa: F401
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 T0 = datetime(2026, 3, 4, 15, 0, 0, 123456, tzinfo=UTC)
 PATHS = {"sql": records.write_sql, "orm": records.write_orm}
