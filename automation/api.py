@@ -144,7 +144,7 @@ class WorkflowViewSet(viewsets.ViewSet):
 class LogEntryViewSet(viewsets.ReadOnlyModelViewSet):
     """Workflow log entries: one per scheduled action."""
 
-    queryset = LogEntry.objects.all()
+    queryset = LogEntry.objects.select_related("action")
     serializer_class = LogEntrySerializer
     filterset_class = LogEntryFilter
     pagination_class = NewestFirst

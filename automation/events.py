@@ -107,7 +107,7 @@ def prepared_or_none(config):
     fails when tested, as it always did, not when the whole index compiles)."""
     try:
         return prepared(config)
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError, AttributeError):
         return None
 
 

@@ -124,7 +124,7 @@ def run_internal_batch(entry_ids, now=None, strict=False):
     """
     with transaction.atomic():
         entries = list(
-            LogEntry.objects.select_related("workflow", "action")
+            LogEntry.objects.select_related("workflow", "action", "trigger")
             .select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in=entry_ids, state=EntryState.PENDING)
             .order_by("pk")
@@ -179,7 +179,7 @@ def run_external(entry_id, executor, now=None):
     )
     if not claimed:
         return None
-    entry = LogEntry.objects.select_related("workflow", "action").get(pk=entry_id)
+    entry = LogEntry.objects.select_related("workflow", "action", "trigger").get(pk=entry_id)
     lead = Lead.objects.filter(pk=entry.lead_id).first()
     result = precheck(entry, lead, executor) or execute(entry, lead, executor, now)
     finished_at = timezone.now()

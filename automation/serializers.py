@@ -7,7 +7,8 @@ class LogEntrySerializer(serializers.ModelSerializer):
     workflow = serializers.IntegerField(source="workflow_id", read_only=True)
     lead = serializers.IntegerField(source="lead_id", read_only=True)
     list = serializers.IntegerField(source="list_id", read_only=True, allow_null=True)
-    action = serializers.IntegerField(source="action_id", read_only=True, allow_null=True)
+    # null once the action is deleted (the entry keeps its id; the view joins the action).
+    action = serializers.IntegerField(source="action.pk", read_only=True, allow_null=True)
     trigger = serializers.IntegerField(source="trigger_id", read_only=True, allow_null=True)
 
     class Meta:

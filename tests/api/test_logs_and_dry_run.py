@@ -58,6 +58,15 @@ def test_it_lists_log_entries_with_the_contract_fields(api, two_sales):
     assert entry["state"] == "pending"
 
 
+def test_a_log_entry_of_a_deleted_action_says_action_null(api, two_sales, workflow):
+    action = Action.objects.get(action_set__workflow=workflow, type="MOVE")
+    action.delete()  # the entries keep its id: the log is not rewritten
+    rows = api.get(f"/api/v1/workflow-logs/?workflow={workflow.pk}").json()["results"]
+    assert sorted((row["action_type"], row["action"] is None) for row in rows) == [
+        ("MOVE", True), ("MOVE", True), ("STATUS", False), ("STATUS", False)
+    ]  # fmt: skip
+
+
 def test_it_filters_log_entries(api, two_sales, workflow, lead_list):
     lead = two_sales[0]
     assert len(api.get(f"/api/v1/workflow-logs/?lead={lead.pk}").json()["results"]) == 2

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from automation.constants import EntryState, EventType, TriggerOutcome
-from automation.models import EventCondition, Trigger
+from automation.models import EventCondition, LogEntry, Trigger
 from leads.models import (
     Call,
     Callback,
@@ -287,6 +287,17 @@ def test_it_counts_from_the_entry_when_the_trigger_record_is_gone(make_lead, mak
         lead, action_type="CALLBACK", config={"seconds": 60}, occurred_at=created, trigger=None
     )
     run(entry)
+    assert Callback.objects.get(lead=lead).due_at == created + timedelta(seconds=60)
+
+
+def test_it_counts_from_the_entry_when_the_trigger_id_points_nowhere(make_lead, make_entry, run):
+    """An entry's trigger carries no database constraint: a dangling id reads as None."""
+    lead = make_lead()
+    created = datetime(2025, 5, 1, 14, 0, tzinfo=UTC)
+    entry = make_entry(lead, action_type="CALLBACK", config={"seconds": 60}, occurred_at=created)
+    Trigger.objects.filter(pk=entry.trigger_id).delete()
+    assert LogEntry.objects.get(pk=entry.pk).trigger_id is not None
+    assert run(entry).state == EntryState.SUCCEEDED
     assert Callback.objects.get(lead=lead).due_at == created + timedelta(seconds=60)
 
 
