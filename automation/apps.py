@@ -10,6 +10,7 @@ class AutomationConfig(AppConfig):
         from automation import checks  # noqa: F401
         from automation.models import Action, ActionSet, EventCondition, Workflow
         from automation.rules import bump
+        from automation.tasks import workflow_deleted
         from leads.models import List, Status
 
         # Any change to what the compiled rule index holds bumps its version.
@@ -19,3 +20,4 @@ class AutomationConfig(AppConfig):
         for attr in Workflow.RELATION_FIELDS.values():
             through = getattr(Workflow, attr).through
             m2m_changed.connect(bump, sender=through, dispatch_uid=f"rules-m2m-{attr}")
+        post_delete.connect(workflow_deleted, sender=Workflow, dispatch_uid="workflow-purge")

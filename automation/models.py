@@ -263,8 +263,9 @@ class Trigger(models.Model):
     # (FOR KEY SHARE) for every trigger, so every save firing a popular workflow
     # would lock the same row (~0.08 ms a save firing ten, and multixacts when
     # workers do it at once). Django still deletes a workflow's triggers and
-    # entries with it; entries a save wrote from a stale rule index just as
-    # their workflow was deleted are deleted by the runner (automation.runner).
+    # entries with it; what a save wrote from a stale rule index just as the
+    # workflow was deleted goes too: by a task queued when the deletion commits
+    # (automation.tasks.purge_deleted_workflow), and by the runner if due first.
     workflow = models.ForeignKey(
         Workflow,
         on_delete=models.CASCADE,

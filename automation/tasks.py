@@ -21,3 +21,27 @@ def run_entries(entry_ids):
     from automation import runner
 
     runner.run_entries(entry_ids)
+
+
+def purge_deleted_workflow(workflow_id):
+    """The django-q2 task run once a workflow's deletion has committed: delete the
+    triggers and entries a save may have written for it from a rule index that
+    still held it (the log's references carry no database constraint, so such
+    a save commits). Pending ones would also be dropped by the runner; this
+    takes the rest (rate-limited triggers, skipped entries)."""
+    from automation.models import LogEntry, Trigger, Workflow
+
+    if Workflow.objects.filter(pk=workflow_id).exists():
+        return
+    LogEntry.objects.filter(workflow_id=workflow_id).delete()
+    Trigger.objects.filter(workflow_id=workflow_id).delete()
+
+
+def workflow_deleted(sender, instance, **kwargs):
+    """post_delete of a Workflow: purge its stragglers after the deletion commits."""
+    from django.db import transaction
+
+    workflow_id = instance.pk
+    transaction.on_commit(
+        lambda: async_task("automation.tasks.purge_deleted_workflow", workflow_id)
+    )

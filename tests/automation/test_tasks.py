@@ -134,3 +134,29 @@ def test_entries_of_a_workflow_deleted_under_a_stale_rule_index_are_deleted(make
     assert not LogEntry.objects.filter(pk=gone.pk).exists()
     assert not Trigger.objects.filter(workflow_id=gone.workflow_id).exists()
     assert LogEntry.objects.get(pk=kept.pk).state == "succeeded"
+
+
+def test_a_deleted_workflows_stragglers_are_purged_once_the_deletion_commits(
+    make_entry, make_lead, django_capture_on_commit_callbacks
+):
+    """Rows a stale save wrote for a workflow as it was deleted, whatever their
+    outcome (here a rate-limited trigger and a skipped entry, which the runner
+    never sees), are deleted by a task queued when the deletion commits."""
+    from automation.models import Trigger
+
+    lead = make_lead()
+    entry = make_entry(lead, **STATUS)
+    workflow_id = entry.workflow_id
+    with django_capture_on_commit_callbacks() as callbacks:
+        Workflow.objects.get(pk=workflow_id).delete()
+    limited = Trigger.objects.create(
+        workflow_id=workflow_id, lead_id=lead.pk, outcome="rate_limited"
+    )
+    entry.pk, entry.trigger, entry.state = None, limited, "skipped"
+    entry.save()
+    other = make_entry(lead, **STATUS)
+    [purge] = callbacks
+    purge()  # the deletion's on-commit hook: queues the task (run at once in tests)
+    assert not Trigger.objects.filter(workflow_id=workflow_id).exists()
+    assert not LogEntry.objects.filter(workflow_id=workflow_id).exists()
+    assert LogEntry.objects.filter(pk=other.pk).exists()
