@@ -165,7 +165,7 @@ def _order(a: Any, b: Any) -> int | None:
     return None
 
 
-def _candidates(value: Any, values: Any) -> list:
+def within_candidates(value: Any, values: Any) -> list:
     """What `within` matches against: `values`, else `value` (list or "CA, NV")."""
     source = values if values is not None else value
     if isinstance(source, str):
@@ -231,7 +231,7 @@ def less_than_or_equal(actual, value=None, value2=None, values=None) -> bool:
 
 @_operator(Operator.WITHIN, LIST)
 def within(actual, value=None, value2=None, values=None) -> bool:
-    return any(equals(actual, candidate) for candidate in _candidates(value, values))
+    return any(equals(actual, candidate) for candidate in within_candidates(value, values))
 
 
 @_operator(Operator.STARTS_WITH, VALUE)
@@ -366,7 +366,7 @@ def _order_to(value: Any) -> Callable[[Any], int | None]:
 
 
 def _prepared_within(value, values):
-    tests = [_equal_to(candidate) for candidate in _candidates(value, values)]
+    tests = [_equal_to(candidate) for candidate in within_candidates(value, values)]
     return lambda actual: any(test(actual) for test in tests)
 
 
@@ -430,7 +430,7 @@ def validate_condition_value(
     if shape == LIST:
         if values is not None and not isinstance(values, list | tuple):
             raise ValueError(f"'{operator}' needs values as a list")
-        candidates = _candidates(value, values)
+        candidates = within_candidates(value, values)
         if not candidates:
             raise ValueError(f"'{operator}' needs at least one value")
         for candidate in candidates:

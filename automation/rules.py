@@ -144,10 +144,8 @@ def value_keys(config):
     if config["operator"] == Operator.EQUALS:
         values = [config.get("value")]
     else:
-        values = config.get("values") or config.get("value")
-        if isinstance(values, str):
-            values = [v for v in values.split(",") if v.strip()]
-        if not isinstance(values, list) or not values:
+        values = conditions.within_candidates(config.get("value"), config.get("values"))
+        if not values:
             return None
     keys = set()
     for value in values:

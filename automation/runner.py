@@ -83,19 +83,27 @@ def run_entries(entry_ids, now=None):
 
 
 def drop_orphans(workflows, kinds):
-    """Delete entries (and triggers) of workflows deleted since: what Django's cascade
-    would have deleted, had a save not written them from a stale rule index just
-    as their workflow went (the log's references carry no database constraint)."""
+    """Entries of workflows deleted since (`workflows`: entry id → workflow id) are
+    purged, not run: a save wrote them from a stale rule index just as their
+    workflow went (the log's references carry no database constraint)."""
     live = set(Workflow.objects.filter(pk__in=set(workflows.values())).values_list("pk", flat=True))
-    orphans = {pk for pk, workflow_id in workflows.items() if workflow_id not in live}
-    if not orphans:
+    gone = set(workflows.values()) - live
+    for workflow_id in gone:
+        purge_deleted_workflow(workflow_id)
+    for pk, workflow_id in workflows.items():
+        if workflow_id in gone:
+            kinds.pop(pk)
+
+
+def purge_deleted_workflow(workflow_id):
+    """Delete the triggers and entries of a workflow that no longer exists: what
+    Django's cascade deleted with it, had a save not written them just after."""
+    if Workflow.objects.filter(pk=workflow_id).exists():
         return
-    gone = {workflows[pk] for pk in orphans}
-    log.warning("deleting %d entries of deleted workflows %s", len(orphans), sorted(gone))
-    LogEntry.objects.filter(pk__in=orphans).delete()
-    Trigger.objects.filter(workflow_id__in=gone).delete()
-    for pk in orphans:
-        kinds.pop(pk)
+    deleted, _ = LogEntry.objects.filter(workflow_id=workflow_id).delete()
+    Trigger.objects.filter(workflow_id=workflow_id).delete()
+    if deleted:
+        log.warning("deleted %d entries of deleted workflow %s", deleted, workflow_id)
 
 
 def guarded(fn, entry_id, *args):

@@ -24,17 +24,12 @@ def run_entries(entry_ids):
 
 
 def purge_deleted_workflow(workflow_id):
-    """The django-q2 task run once a workflow's deletion has committed: delete the
-    triggers and entries a save may have written for it from a rule index that
-    still held it (the log's references carry no database constraint, so such
-    a save commits). Pending ones would also be dropped by the runner; this
-    takes the rest (rate-limited triggers, skipped entries)."""
-    from automation.models import LogEntry, Trigger, Workflow
+    """The django-q2 task queued once a workflow's deletion has committed: delete
+    what a save wrote for it from a rule index that still held it (any outcome:
+    rate-limited triggers and skipped entries never reach the runner)."""
+    from automation import runner
 
-    if Workflow.objects.filter(pk=workflow_id).exists():
-        return
-    LogEntry.objects.filter(workflow_id=workflow_id).delete()
-    Trigger.objects.filter(workflow_id=workflow_id).delete()
+    runner.purge_deleted_workflow(workflow_id)
 
 
 def workflow_deleted(sender, instance, **kwargs):
