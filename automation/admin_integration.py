@@ -17,6 +17,8 @@ from leads.models import Lead
 
 
 class EndpointForm(forms.ModelForm):
+    # Declared to say what a URL typed without a scheme means: https.
+    url = forms.URLField(max_length=1000, assume_scheme="https", label="URL")
     secret = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),

@@ -455,12 +455,17 @@ class Notification(models.Model):
 
 
 class RulesVersion(models.Model):
-    """A single row whose number changes whenever a rule changes (see automation.rules)."""
+    """A single row whose token changes whenever a rule changes (see automation.rules).
 
-    number = models.BigIntegerField(default=0)
+    A fresh random token per change, not a counter: a change that rolls back
+    leaves its number to be reused by the next change, and a process that
+    compiled its index inside the rolled-back transaction would take the two
+    for the same version. Tokens are never reused."""
+
+    token = models.UUIDField(default=uuid.uuid4)
 
     def __str__(self):
-        return f"rules v{self.number}"
+        return f"rules {self.token}"
 
 
 class UsedByActions(models.Model):

@@ -31,10 +31,9 @@ admin therefore applies within a second in every worker.
 import bisect
 import hashlib
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from django.db.models import F
 
 from automation import conditions, timing
 from automation.constants import Operator, Relation, RelationMode, StopIf
@@ -322,7 +321,7 @@ class Rule:
 
 @dataclass
 class RuleIndex:
-    version: int
+    version: object  # the RulesVersion token it was compiled at (None: no row yet)
     rules: dict = field(default_factory=dict)
     by_fact: dict = field(default_factory=dict)
     stoppers: tuple = ()
@@ -479,7 +478,7 @@ _state = {"index": None, "checked": 0.0}
 def read_version():
     from automation.models import RulesVersion
 
-    return RulesVersion.objects.filter(pk=1).values_list("number", flat=True).first() or 0
+    return RulesVersion.objects.filter(pk=1).values_list("token", flat=True).first()
 
 
 def current():
@@ -504,6 +503,7 @@ def bump(**_):
     """A rule changed: bump the shared version and drop our own index."""
     from automation.models import RulesVersion
 
-    if not RulesVersion.objects.filter(pk=1).update(number=F("number") + 1):
-        RulesVersion.objects.get_or_create(pk=1, defaults={"number": 1})
+    token = uuid.uuid4()
+    if not RulesVersion.objects.filter(pk=1).update(token=token):
+        RulesVersion.objects.get_or_create(pk=1, defaults={"token": token})
     invalidate()

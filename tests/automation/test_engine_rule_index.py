@@ -1,10 +1,10 @@
 """The compiled rule index: lead saves do not load workflows; edits apply at once (SPEC §4.2)."""
 
+import uuid
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
-from django.db.models import F
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -145,10 +145,34 @@ def test_it_sees_another_processs_change_within_a_second(make_lead, monkeypatch)
     # Another process turns the workflow off: the row and the shared version
     # change, but nothing drops this process's index.
     Workflow.objects.filter(pk=wf.pk).update(active=False)
-    RulesVersion.objects.filter(pk=1).update(number=F("number") + 1)
+    RulesVersion.objects.filter(pk=1).update(token=uuid.uuid4())
     clock[0] += rules.CHECK_SECONDS / 2
     lead.save()
     assert len(outcomes(wf)) == 2  # the cached index, not re-checked yet
     clock[0] += rules.CHECK_SECONDS
     lead.save()
     assert len(outcomes(wf)) == 2  # re-checked: reloaded without it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_never_keeps_an_index_compiled_from_a_rolled_back_change(make_lead, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(rules, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    wf = make_workflow(ON_SAVE)
+    lead = make_lead()
+    rules.bump()  # the version row exists, committed
+    # This process turns the workflow off and saves the lead inside a
+    # transaction that rolls back: its index is compiled from rolled-back data.
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Workflow.objects.filter(pk=wf.pk).update(active=False)
+        rules.bump()
+        lead.save()
+        raise RuntimeError("roll back")
+    assert outcomes(wf) == []
+    # Another process makes an unrelated change and commits it: the version
+    # moves on once, as the rolled-back change had moved it.
+    RulesVersion.objects.filter(pk=1).update(token=uuid.uuid4())
+    clock[0] += rules.CHECK_SECONDS
+    lead.save()
+    # The workflow is active: reloaded (its action then re-triggers it once).
+    assert outcomes(wf)[:1] == [TriggerOutcome.FIRED]
