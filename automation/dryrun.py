@@ -124,7 +124,7 @@ def explain(workflow, lead, facts=None, now=None):
     rule = compiled.rules.get(workflow.pk)
     report = {
         "workflow": {"id": workflow.pk, "name": workflow.name, "active": workflow.active},
-        "lead": {"id": lead.pk, "timezone": lead.timezone},
+        "lead": {"id": lead.pk, "timezone": lead.zone_name},
         "occurrence": occ.describe(),
         "conditions": [],
         "gates": [],

@@ -133,6 +133,7 @@ def field_value(lead, name, call=None):
 
     A bare name that is not a lead field is a custom field. Relations give
     their key: `list` the list id, `status` the status code, `owner` the user id.
+    `timezone` is the zone the lead is in: the account default when it has none.
     """
     attname = lead_attnames().get(name)
     if attname is not None:
@@ -154,4 +155,5 @@ def lead_attnames():
         from leads.models import Lead
 
         _attnames.update({n: Lead._meta.get_field(n).attname for n in Lead.CONDITION_FIELDS})
+        _attnames["timezone"] = "zone_name"
     return _attnames

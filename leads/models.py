@@ -301,8 +301,13 @@ class Lead(models.Model):
         }
 
     @property
+    def zone_name(self):
+        """The lead's IANA zone: its own, else the account default as it is now."""
+        return self.timezone or settings.TIME_ZONE
+
+    @property
     def zone(self):
-        return zoneinfo.ZoneInfo(self.timezone or settings.TIME_ZONE)
+        return zoneinfo.ZoneInfo(self.zone_name)
 
     def clean(self):
         if self.list_id is None:

@@ -31,11 +31,12 @@ UNLIKELY_ZONES = {"America/Adak"}
 
 
 def zone_for(e164):
-    """The IANA zone of a number's area, else the account default (TIME_ZONE).
+    """The IANA zone of a number's area, or "" when the number implies none.
 
     One zone: that zone. An area split over a few zones: the account's zone if
     it is one of them, else the likeliest. A non-geographic number (toll-free
-    numbers list every North American zone): the account default.
+    numbers list every North American zone): "", so the lead follows the
+    account default (TIME_ZONE) as it is when read, also after it changes.
     """
     try:
         zones = phone_timezone.time_zones_for_number(phonenumbers.parse(e164, DEFAULT_REGION))
@@ -44,7 +45,9 @@ def zone_for(e164):
     zones = [z for z in zones if z != phone_timezone.UNKNOWN_TIMEZONE]
     if len(zones) == 1:
         return zones[0]
-    if not zones or len(zones) > 3 or settings.TIME_ZONE in zones:
+    if not zones or len(zones) > 3:
+        return ""
+    if settings.TIME_ZONE in zones:
         return settings.TIME_ZONE
     likely = [z for z in zones if z not in UNLIKELY_ZONES]
     return (likely or zones)[0]

@@ -248,6 +248,18 @@ def test_it_matches_a_lead_field(make_lead):
     assert fired(wf, tx) == 0
 
 
+def test_it_reads_a_lead_without_a_zone_as_in_the_account_zone(make_lead, settings):
+    settings.TIME_ZONE = "America/Chicago"
+    wf = make_workflow(
+        [("LEAD_FIELDS", {"field": "timezone", "operator": "equals", "value": "America/Denver"})]
+    )
+    make_lead(phone_number="+18005550123")  # toll-free: no zone of its own
+    settings.TIME_ZONE = "America/Denver"
+    lead = make_lead(phone_number="+18005550124")
+    assert fired(wf) == 1
+    assert fired(wf, lead) == 1
+
+
 def test_it_matches_a_lead_field_on_every_save_while_it_holds(make_lead):
     wf = make_workflow(
         [

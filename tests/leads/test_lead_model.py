@@ -35,21 +35,23 @@ def test_it_normalises_the_alt_phone(make_lead):
     assert lead.alt_phone == "+13125550142"
 
 
-def test_it_falls_back_to_the_account_zone_when_the_number_has_none(make_lead, settings):
+@pytest.mark.parametrize("phone", ["+80012345678", "+18005550199"])
+def test_it_follows_the_account_zone_when_the_number_has_none(make_lead, settings, phone):
+    # International freephone (+800) has no zone; toll-free lists them all.
     settings.TIME_ZONE = "America/Chicago"
-    # International freephone (+800): valid, but in no time zone.
-    lead = make_lead(phone_number="+80012345678")
+    lead = make_lead(phone_number=phone)
     lead.refresh_from_db()
-    assert lead.timezone == "America/Chicago"
+    assert lead.timezone == ""  # not a copy of today's account zone
+    assert str(lead.zone) == "America/Chicago"
+    settings.TIME_ZONE = "America/Denver"  # the account moves: the lead follows
+    lead.save()
+    lead.refresh_from_db()
+    assert str(lead.zone) == "America/Denver"
 
 
-@pytest.mark.parametrize(
-    ("phone", "zone"),
-    [("+18005550199", "America/Chicago"), ("+19075550100", "America/Anchorage")],
-)
-def test_it_does_not_guess_a_zone_from_an_ambiguous_number(make_lead, settings, phone, zone):
+def test_it_picks_the_likeliest_zone_of_a_split_area(make_lead, settings):
     settings.TIME_ZONE = "America/Chicago"
-    assert make_lead(phone_number=phone).timezone == zone
+    assert make_lead(phone_number="+19075550100").timezone == "America/Anchorage"
 
 
 def test_it_rejects_an_unknown_time_zone_in_clean(lead_list, statuses):
