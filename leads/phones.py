@@ -1,8 +1,11 @@
 """Phone numbers: E.164 normalisation and the time zone a number implies."""
 
+import functools
+
 import phonenumbers
 from django.conf import settings
 from phonenumbers import timezone as phone_timezone
+from phonenumbers.tzdata import TIMEZONE_DATA
 
 DEFAULT_REGION = "US"
 
@@ -51,3 +54,11 @@ def zone_for(e164):
         return settings.TIME_ZONE
     likely = [z for z in zones if z not in UNLIKELY_ZONES]
     return (likely or zones)[0]
+
+
+@functools.cache
+def north_american_zones():
+    """The zones numbers of the North American plan (+1) imply."""
+    return frozenset(
+        zone for prefix, zones in TIMEZONE_DATA.items() if prefix.startswith("1") for zone in zones
+    ) - {phone_timezone.UNKNOWN_TIMEZONE}
