@@ -167,10 +167,6 @@ class TriggerOutcome(models.TextChoices):
     LOOP_DISABLED = "loop_disabled", "Loop detected: workflow disabled"
 
 
-# The outcomes decided by the gates after the rate limit: a trigger headed for
-# one of these is rate limited instead when the lead is over the limit.
-TriggerOutcome.AFTER_RATE_LIMIT = ("fired", "not_selected", "loop_disabled")
-
 # Fixed by the system (SPEC §4.1 and §4.5).
 RATE_LIMIT_TRIGGERS = 9
 RATE_LIMIT_SECONDS = 180

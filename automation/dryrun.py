@@ -11,13 +11,8 @@ import zoneinfo
 from django.conf import settings
 from django.utils import timezone
 
-from automation import engine, records, rules, timing
-from automation.constants import (
-    RATE_LIMIT_SECONDS,
-    RATE_LIMIT_TRIGGERS,
-    EntryState,
-    TriggerOutcome,
-)
+from automation import engine, gates, records, rules, timing
+from automation.constants import EntryState
 from automation.events import EVENTS
 from automation.occurrences import Occurrence, call_data, field_value
 from automation.schema import ConfigError
@@ -131,36 +126,22 @@ def explain(workflow, lead, facts=None, now=None):
         "outcome": "no_match",
         "actions": [],
     }
-    gates = report["gates"]
-    gates.append(
-        {
-            "gate": "active",
-            "passed": workflow.active,
-            "why": "active" if workflow.active else f"inactive {workflow.disabled_reason}".strip(),
-        }
-    )
+    gates_active = {
+        "gate": "active",
+        "passed": workflow.active,
+        "why": "active" if workflow.active else f"inactive {workflow.disabled_reason}".strip(),
+    }
     if rule is None:
-        gates.append({"gate": "conditions", "passed": False, "why": "no active event condition"})
+        report["gates"] = [
+            gates_active,
+            {"gate": "conditions", "passed": False, "why": "no active event condition"},
+        ]
         return report
-    scope = compiled.scope_of(occ, lead)
-    in_scope = rule.in_scope(scope)
+    in_scope = rule.in_scope(compiled.scope_of(occ, lead))
     if in_scope is None:
-        from automation.engine import email_scope
-
-        in_scope = email_scope(rule, lead)
-    gates.append(
-        {
-            "gate": "scope",
-            "passed": in_scope,
-            "why": "all campaigns"
-            if rule.all_campaigns
-            else f"{rule.relation} {rule.relation_mode.replace('_', ' ')} the chosen objects",
-        }
-    )
-    all_matched = True
+        in_scope = engine.email_scope(rule, lead)
     for condition in rule.conditions:
         matched = condition.matches(occ, lead)
-        all_matched &= matched
         report["conditions"].append(
             {
                 "type": condition.type,
@@ -169,61 +150,32 @@ def explain(workflow, lead, facts=None, now=None):
                 "why": why_condition(condition, occ, lead, matched),
             }
         )
-    gates.append(
-        {
-            "gate": "conditions",
-            "passed": all_matched,
-            "why": "all match" if all_matched else "not all match (AND)",
-        }
-    )
-    stopped = rule.stopped(lead, compiled.status_flags, occ.call)
-    gates.append({"gate": "stop_if", "passed": not stopped, "why": rule.stop_if})
     pending = LogEntry.objects.filter(
         lead_id=lead.pk, workflow_id=workflow.pk, state__in=(EntryState.PENDING, EntryState.RUNNING)
     ).exists()
-    gates.append(
-        {
-            "gate": "skip_if_pending",
-            "passed": not (rule.skip_if_pending and pending),
-            "why": f"{'on' if rule.skip_if_pending else 'off'}; pending actions: {'yes' if pending else 'no'}",
-        }
+    verdict = gates.evaluate(
+        gates.Snapshot(
+            rule=rule,
+            occ=occ,
+            lead=lead,
+            before=lead,
+            status_flags=compiled.status_flags,
+            active=workflow.active,
+            in_scope=in_scope,
+            pending=pending,
+            fired_recently=records.fired_recently(lead.pk, [workflow.pk], now).get(workflow.pk, 0),
+            loop_iterations=workflow.loop_iterations + 1
+            if gates.needs_loop_count(rule, occ)
+            else None,
+        )
     )
-    recent = records.fired_recently(lead.pk, [workflow.pk], now).get(workflow.pk, 0)
-    gates.append(
-        {
-            "gate": "rate_limit",
-            "passed": recent < RATE_LIMIT_TRIGGERS,
-            "why": f"{recent} of {RATE_LIMIT_TRIGGERS} triggers in the last {RATE_LIMIT_SECONDS} s",
-        }
-    )
-    selected = rule.selected(lead.pk)
-    gates.append(
-        {
-            "gate": "perform_action_on",
-            "passed": selected,
-            "why": f"{rule.perform_action_on}%: lead {'in' if selected else 'outside'} the group",
-        }
-    )
-    order = [
-        "active",
-        "scope",
-        "conditions",
-        "stop_if",
-        "skip_if_pending",
-        "rate_limit",
-        "perform_action_on",
+    report["gates"] = [
+        {"gate": c.gate, "passed": c.passed, "why": c.why}
+        for c in verdict.checks
+        if c.gate != "active"
     ]
-    outcomes = {
-        "active": "inactive",
-        "scope": "out_of_scope",
-        "conditions": "no_match",
-        "stop_if": TriggerOutcome.STOPPED,
-        "skip_if_pending": TriggerOutcome.SKIPPED_PENDING,
-        "rate_limit": TriggerOutcome.RATE_LIMITED,
-        "perform_action_on": TriggerOutcome.NOT_SELECTED,
-    }
-    failed = next((g["gate"] for g in gates if g["gate"] in order and not g["passed"]), None)
-    report["outcome"] = str(outcomes[failed]) if failed else str(TriggerOutcome.FIRED)
+    report["gates"].insert(0, gates_active)
+    report["outcome"] = str(verdict.outcome)
     report["actions"] = planned_actions(rule, workflow, lead, occ, now)
     return report
 

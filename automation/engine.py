@@ -9,14 +9,11 @@ what it writes commits or rolls back with that change. Steps:
    condition, cancel that workflow's pending entries for the lead.
 3. Candidates: rules filed under one of the occurrence's facts and the
    lead's scope. Conditions: all must match (AND) — plain Python, no queries.
-4. Gates, in this order, for each matched workflow (every outcome is a
-   Trigger row): active (only active workflows are in the index) → scope →
-   conditions → stop-if (a stopped lead does not enter: `stopped`) → skip if
-   pending (`skipped_pending`) → rate limit, 9 fired triggers per lead per
-   workflow in any rolling 180 s (`rate_limited`; applied by the write in
-   step 5, except for a self-re-trigger, whose loop gate needs it first) →
-   perform-action-on, a sticky hash of workflow and lead (`not_selected`) →
-   loop protection (`loop_disabled` on the 100th self-re-trigger) → `fired`.
+4. Gates (automation.gates, the one pipeline the dry run and the runner use
+   too): stop-if → skip if pending → rate limit → perform-action-on → loop
+   protection → fired. What they read — the lead's pending workflows and
+   recent fired triggers — is fetched here once for all matched workflows;
+   every outcome is a Trigger row.
 5. Every trigger record, and for a fired one a pending entry per active
    action with its due time (automation.timing), written in one statement
    (automation.records); entries due now are handed to django-q2 when the
@@ -25,6 +22,7 @@ what it writes commits or rolls back with that change. Steps:
 
 import copy
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -33,11 +31,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from automation import records, rules, timing
+from automation import gates, records, rules, timing
 from automation.constants import (
-    LOOP_LIMIT,
-    RATE_LIMIT_REASON,
-    RATE_LIMIT_TRIGGERS,
     ActionType,
     DelayMode,
     EntryState,
@@ -93,16 +88,12 @@ def cancel_stopped(index, occ, lead, before=None, now=None):
     if before is None or before is lead:
         return 0  # nothing changed: the lead cannot have just reached a stop state
     flags = index.status_flags
-    stopping = [
-        r
-        for r in index.stoppers
-        if r.stopped(lead, flags, occ.call) and not r.stopped(before, flags, occ.call)
-    ]
+    stopping = [r for r in index.stoppers if gates.just_stopped(r, lead, before, flags, occ.call)]
     if not stopping:
         return 0
     from automation.models import LogEntry
 
-    reasons = {r.id: f"Stop Workflow If: {r.stop_if.replace('_', ' ')} matched" for r in stopping}
+    reasons = {r.id: f"{gates.stop_label(r.stop_if)} matched" for r in stopping}
     pending = LogEntry.objects.filter(lead_id=lead.pk, state=EntryState.PENDING)
     workflow_ids = set(pending.values_list("workflow_id", flat=True).distinct()) & set(reasons)
     cancelled = 0
@@ -132,33 +123,6 @@ def email_scope(rule, lead):
     return sent if rule.relation_mode == "within" else not sent
 
 
-def stopped_on_entry(rule, lead, before, status_flags, call=None):
-    """Stop-if at entry: the lead is in the stop state now and was before this occurrence.
-
-    An occurrence that brings the lead into the stop state still enters (Appendix
-    A: a SALE on a "stop if final status" workflow); one that takes it out (a
-    re-opened lead) enters too, since nothing stops the lead any more.
-    """
-    if not rule.stopped(lead, status_flags, call):
-        return False
-    return before is None or before is lead or rule.stopped(before, status_flags, call)
-
-
-def gate(rule, lead, occ, index, pending, fired_recently, before=None):
-    """The outcome of the gates after conditions, and why."""
-    if stopped_on_entry(rule, lead, before, index.status_flags, occ.call):
-        return TriggerOutcome.STOPPED, f"Stop Workflow If: {rule.stop_if.replace('_', ' ')}"
-    if rule.skip_if_pending and rule.id in pending:
-        return TriggerOutcome.SKIPPED_PENDING, "the lead has unexecuted actions of this workflow"
-    if fired_recently.get(rule.id, 0) >= RATE_LIMIT_TRIGGERS:
-        return TriggerOutcome.RATE_LIMITED, RATE_LIMIT_REASON
-    if not rule.selected(lead.pk):
-        return TriggerOutcome.NOT_SELECTED, f"outside the {rule.perform_action_on}% group"
-    if rule.id in occ.chain and loop_iteration(rule, occ):
-        return TriggerOutcome.LOOP_DISABLED, f"re-triggered itself {LOOP_LIMIT} times: disabled"
-    return TriggerOutcome.FIRED, ""
-
-
 def fire(index, matched, occ, lead, before=None):
     """Gate each matched rule, then write its trigger and (if fired) its entries."""
     from automation.models import LogEntry
@@ -182,15 +146,26 @@ def fire(index, matched, occ, lead, before=None):
             .values_list("workflow_id", flat=True)
             .distinct()
         )
-    # The write applies the rate limit (automation.records), except to a
-    # self-re-trigger: the loop gate after it counts an iteration.
-    in_loop = [r.id for r in matched if r.id in occ.chain]
-    fired_recently = records.fired_recently(lead.pk, in_loop, now) if in_loop else {}
+    recent = records.fired_recently(lead.pk, ids, now)
     triggers, sets, due_times = [], [], {}
     for rule in matched:
-        outcome, reason = gate(rule, lead, occ, index, pending, fired_recently, before)
-        triggers.append((rule.id, outcome, reason))
-        if outcome == TriggerOutcome.FIRED:
+        snapshot = gates.Snapshot(
+            rule=rule,
+            occ=occ,
+            lead=lead,
+            before=before if before is not None else lead,
+            status_flags=index.status_flags,
+            pending=rule.id in pending,
+            fired_recently=recent.get(rule.id, 0),
+        )
+        verdict = gates.admit(snapshot)
+        if verdict.outcome == TriggerOutcome.FIRED and gates.needs_loop_count(rule, occ):
+            snapshot = replace(snapshot, loop_iterations=count_iteration(rule))
+            verdict = gates.admit(snapshot)
+            if verdict.outcome == TriggerOutcome.LOOP_DISABLED:
+                disable_looping(rule, occ, snapshot.loop_iterations)
+        triggers.append((rule.id, verdict.outcome, verdict.reason))
+        if verdict.outcome == TriggerOutcome.FIRED:
             sets.extend(plan(rule, occ, lead, now, index, due_times))
     written = records.write(lead, occ, triggers, sets)
     due_now = [entry_id for entry_id, handed_off in written if handed_off]
@@ -231,7 +206,7 @@ def plan(rule, occ, lead, now, index, due_times):
     """
     chain = list(dict.fromkeys((*occ.chain, rule.id)))
     context = {"chain": chain}
-    if rule.stop_if != StopIf.NEVER and rule.stopped(lead, index.status_flags, occ.call):
+    if rule.stop_if != StopIf.NEVER and gates.stopped(rule, lead, index.status_flags, occ.call):
         # Already in the stop state when it fired: only a *later* stop cancels.
         context["stopped_at_trigger"] = True
     if occ.call is not None:
@@ -265,14 +240,19 @@ def plan(rule, occ, lead, now, index, due_times):
     return sets
 
 
-def loop_iteration(rule, occ):
-    """Count a self-re-trigger; on the LOOP_LIMIT-th, disable the workflow. True if disabled."""
-    from automation.models import Notification, Workflow
+def count_iteration(rule):
+    """Count one self-re-trigger of `rule`; the workflow's count, this one included."""
+    from automation.models import Workflow
 
     Workflow.objects.filter(pk=rule.id).update(loop_iterations=F("loop_iterations") + 1)
     count = Workflow.objects.filter(pk=rule.id).values_list("loop_iterations", flat=True).first()
-    if count is None or count < LOOP_LIMIT:
-        return False
+    return count or 0
+
+
+def disable_looping(rule, occ, count):
+    """The loop gate closed: turn the workflow off and notify the account."""
+    from automation.models import Notification, Workflow
+
     names = dict(Workflow.objects.filter(pk__in=occ.chain).values_list("pk", "name"))
     path = " → ".join(names.get(pk, f"#{pk}") for pk in occ.chain)
     reason = (
@@ -290,4 +270,3 @@ def loop_iteration(rule, occ):
             lambda: send_mail(subject, reason, None, settings.ADMIN_EMAILS, fail_silently=True)
         )
     log.warning("workflow %s disabled: %s", rule.id, reason)
-    return True

@@ -8,19 +8,16 @@ PostgreSQL it is one prepared statement, and one round trip:
    server unpacks with `jsonb_to_recordset`; values shared by every row
    (lead, list, time, the occurrence) travel once, and what the entries of
    one action set share (due time, state, context) once per set.
-2. The rate limit is applied in the same statement: a trigger headed for an
-   outcome after the rate-limit gate (TriggerOutcome.AFTER_RATE_LIMIT)
-   becomes `rate_limited` when the lead already has RATE_LIMIT_TRIGGERS fired
-   triggers of that workflow in the last RATE_LIMIT_SECONDS. One range scan
-   of the lead's recent triggers (trigger_lead_time_idx) counts them for
-   every workflow at once.
-3. Each action set joins the trigger of its workflow (a data-modifying CTE)
+2. Each action set joins the trigger of its workflow (a data-modifying CTE)
    and its entries, one per action, are written only if that trigger fired;
    entries get their ids in the order given, so the actions of a set run in
    their order.
 
-Django's `bulk_create` of the same rows, plus the rate-limit query, cost
-about twice the database's own time in Python (bench/trigger.py measures
+The outcomes arrive decided (automation.gates); `fired_recently` is the
+count the rate-limit gate reads, one range scan of the lead's recent
+triggers (trigger_lead_time_idx) for every matched workflow at once.
+
+Django's `bulk_create` of the same rows costs about twice the database's own time in Python (bench/trigger.py measures
 the save). Other databases (the SQLite demo) take the ORM path; both write
 the same rows (tests/automation/test_records.py).
 
@@ -38,37 +35,20 @@ import psycopg
 from django.db import connection
 from django.db.models import Count
 
-from automation.constants import (
-    RATE_LIMIT_REASON,
-    RATE_LIMIT_SECONDS,
-    RATE_LIMIT_TRIGGERS,
-    TriggerOutcome,
-)
+from automation.constants import RATE_LIMIT_SECONDS, TriggerOutcome
 from automation.models import LogEntry, Trigger
 
-AFTER_RATE_LIMIT = ", ".join(f"'{outcome}'" for outcome in TriggerOutcome.AFTER_RATE_LIMIT)
-
 SQL = f"""
-WITH recent AS (  -- the lead's fired triggers in the window, per workflow
-    SELECT workflow_id, count(*) AS fired FROM {Trigger._meta.db_table}
-    WHERE lead_id = %(lead)s::bigint AND outcome = '{TriggerOutcome.FIRED}'
-        AND occurred_at > %(since)s::timestamptz
-    GROUP BY workflow_id
-), x AS (
-    SELECT x.workflow_id, x.outcome, x.reason, x.position,
-        x.outcome IN ({AFTER_RATE_LIMIT})
-            AND coalesce(recent.fired, 0) >= {RATE_LIMIT_TRIGGERS} AS limited
+WITH x AS (
+    SELECT x.workflow_id, x.outcome, x.reason, x.position
     FROM ROWS FROM (jsonb_to_recordset(%(triggers)s::jsonb)
         AS (workflow_id bigint, outcome varchar, reason varchar)
     ) WITH ORDINALITY AS x(workflow_id, outcome, reason, position)
-    LEFT JOIN recent ON recent.workflow_id = x.workflow_id
 ), t AS (
     INSERT INTO {Trigger._meta.db_table}
         (workflow_id, lead_id, occurred_at, occurrence, outcome, reason, chain)
     SELECT workflow_id, %(lead)s::bigint, %(now)s::timestamptz, %(occurrence)s::jsonb,
-        CASE WHEN limited THEN '{TriggerOutcome.RATE_LIMITED}' ELSE outcome END,
-        CASE WHEN limited THEN %(rate_limit_reason)s::varchar ELSE reason END,
-        %(chain)s::jsonb
+        outcome, reason, %(chain)s::jsonb
     FROM x
     ORDER BY x.position
     RETURNING id, workflow_id, outcome
@@ -98,9 +78,9 @@ def write(lead, occ, triggers, sets):
     return write_orm(lead, occ, triggers, sets)
 
 
-def fired_recently(lead_id, workflow_ids, now):
-    """{workflow id: fired triggers for this lead in the rate-limit window}."""
-    return dict(
+def recent_triggers(lead_id, workflow_ids, now):
+    """The query behind `fired_recently` (read through trigger_lead_time_idx)."""
+    return (
         Trigger.objects.filter(
             lead_id=lead_id,
             workflow_id__in=workflow_ids,
@@ -109,7 +89,14 @@ def fired_recently(lead_id, workflow_ids, now):
         )
         .values_list("workflow_id")
         .annotate(n=Count("id"))
+        .order_by()
     )
+
+
+def fired_recently(lead_id, workflow_ids, now):
+    """{workflow id: fired triggers for this lead in the rate-limit window}: what the
+    rate-limit gate reads, for every matched workflow in one range scan."""
+    return dict(recent_triggers(lead_id, workflow_ids, now))
 
 
 def dumps(value):
@@ -152,8 +139,6 @@ def write_sql(lead, occ, triggers, sets):
         "lead": lead.pk,
         "list": lead.list_id,
         "now": occ.occurred_at,
-        "since": occ.occurred_at - timedelta(seconds=RATE_LIMIT_SECONDS),
-        "rate_limit_reason": RATE_LIMIT_REASON,
         "occurrence": dumps(occ.describe()),
         "chain": dumps(list(occ.chain)),
         "triggers": dumps([{"workflow_id": w, "outcome": o, "reason": r} for w, o, r in triggers]),
@@ -190,12 +175,8 @@ def prepared_cursor():
 
 
 def write_orm(lead, occ, triggers, sets):
-    after = [w for w, outcome, _ in triggers if outcome in TriggerOutcome.AFTER_RATE_LIMIT]
-    recent = fired_recently(lead.pk, after, occ.occurred_at) if after else {}
     occurrence, records = occ.describe(), {}
     for workflow_id, outcome, reason in triggers:
-        if workflow_id in after and recent.get(workflow_id, 0) >= RATE_LIMIT_TRIGGERS:
-            outcome, reason = TriggerOutcome.RATE_LIMITED, RATE_LIMIT_REASON
         records[workflow_id] = Trigger(
             workflow_id=workflow_id,
             lead_id=lead.pk,

@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from automation import rules
+from automation import gates, rules
 from automation.actions import EXECUTORS
 from automation.actions.base import Result, Run
 from automation.constants import EntryState
@@ -149,13 +149,21 @@ def run_internal_batch(entry_ids, now=None, strict=False):
         }
         call_ids = {e.context.get("call_id") for e in entries} - {None}
         calls = Call.objects.in_bulk(call_ids) if call_ids else {}
+        asking = {e.lead_id for e in entries if e.action and e.action.skip_if_live_call}
+        live = set(
+            Call.objects.filter(lead_id__in=asking, ended_at__isnull=True).values_list(
+                "lead_id", flat=True
+            )
+            if asking
+            else ()
+        )
         configs = {}
         for entry in entries:
             executor = EXECUTORS[entry.action_type]
             entry.attempts += 1
             entry.started_at = now
             lead = leads.get(entry.lead_id)
-            result = precheck(entry, lead, executor) or execute(
+            result = precheck(entry, lead, executor, live) or execute(
                 entry, lead, executor, now, strict=strict, configs=configs, calls=calls
             )
             apply_result(entry, result, now)
@@ -211,32 +219,42 @@ def record_crash(entry_id, exc, now=None):
     )
 
 
-def precheck(entry, lead, executor):
-    """Just before running: is this action still wanted? A Result if not."""
-    workflow = entry.workflow
-    if executor is None:
-        return Result.failed(f"unknown action type {entry.action_type!r}")
-    if not workflow.active:
-        return Result.skipped("the workflow is no longer active")
-    if entry.action is None:
-        return Result.skipped("the action was deleted")
-    if not entry.action.active:
-        return Result.skipped("the action is no longer active")
-    if lead is None:
-        if executor.needs_lead or not entry.context.get("snapshot"):
-            return Result.skipped("the lead no longer exists")
-        return None
-    index = rules.current()
-    stopped = rules.stop_condition_met(
-        workflow.stop_if, workflow.stop_filter, lead, index.status_flags
-    )
-    if stopped and not entry.context.get("stopped_at_trigger"):
-        return Result(
-            EntryState.CANCELLED, f"Stop Workflow If: {workflow.stop_if.replace('_', ' ')}"
+def precheck(entry, lead, executor, live=None):
+    """Just before running: is this action still wanted? A Result if not.
+
+    `live`: the ids of leads on a live call, when the caller fetched them for
+    a whole batch; else one query, only for an action that asks.
+    """
+    workflow, action = entry.workflow, entry.action
+    stopped_now = False
+    if lead is not None and action is not None:
+        stopped_now = rules.stop_condition_met(
+            workflow.stop_if, workflow.stop_filter, lead, rules.current().status_flags
         )
-    if entry.action.skip_if_live_call and lead.live_call_exists():
-        return Result.skipped("Skip If Live Call: the lead is on a live call")
-    return None
+    skip_live = bool(action and action.skip_if_live_call)
+    if live is None:
+        on_live_call = skip_live and lead is not None and lead.live_call_exists()
+    else:
+        on_live_call = entry.lead_id in live
+    verdict = gates.before_run(
+        gates.EntrySnapshot(
+            action_type=entry.action_type,
+            known_type=executor is not None,
+            workflow_active=workflow.active,
+            action_present=action is not None,
+            action_active=bool(action and action.active),
+            lead_present=lead is not None,
+            runs_without_lead=bool(
+                executor and not executor.needs_lead and entry.context.get("snapshot")
+            ),
+            stopped_now=stopped_now,
+            stopped_at_trigger=bool(entry.context.get("stopped_at_trigger")),
+            stop_reason=gates.stop_label(workflow.stop_if),
+            skip_if_live_call=skip_live,
+            on_live_call=on_live_call,
+        )
+    )
+    return None if verdict is None else Result(*verdict)
 
 
 def execute(entry, lead, executor, now, strict=False, configs=None, calls=None):

@@ -4,7 +4,6 @@ Production writes with one SQL statement (automation.records.write_sql); the
 SQLite demo with bulk_create (write_orm). Both run here, on PostgreSQL.
 """
 
-import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -176,36 +175,27 @@ def test_it_prepares_the_statement_once_per_connection_with_a_generic_plan(make_
     assert LogEntry.objects.filter(lead_id=lead.pk).count() == 7
 
 
-def test_its_generic_plan_reads_the_leads_triggers_not_a_busy_workflows():
-    """Planned once for any values, the rate-limit count must still be a lookup by lead.
+def test_the_rate_limit_count_reads_the_leads_triggers_not_a_busy_workflows():
+    """The count the rate-limit gate reads must be a lookup by lead.
 
-    Statistics here make a workflow look five times as selective as a lead.
-    (The statement used to count per workflow and lead; its generic plan could
-    then take the workflow's index and, for a workflow firing all day, read
-    thousands of rows on every save.)
+    Statistics here make a workflow look five times as selective as a lead;
+    a plan through the workflow's index would read, for a workflow firing all
+    day, thousands of rows on every save.
     """
     workflows = Workflow.objects.bulk_create(Workflow(name=f"W{n}") for n in range(1_000))
     Trigger.objects.bulk_create(
         Trigger(workflow=workflows[n % 1_000], lead_id=n % 200, occurred_at=T0, outcome="fired")
         for n in range(5_000)
     )
-    names = []
-
-    def placeholder(match):
-        if match[1] not in names:
-            names.append(match[1])
-        return f"${names.index(match[1]) + 1}"
-
-    statement = re.sub(r"%\((\w+)\)s", placeholder, records.SQL).replace("%%", "%")
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Trigger._meta.db_table}")
-        cursor.execute("PREPARE records_plan AS " + statement)
-        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        cursor.execute(f"EXPLAIN EXECUTE records_plan({', '.join(['NULL'] * len(names))})")
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute("DEALLOCATE records_plan")
-    assert "Index Cond: ((lead_id = $1)" in plan, plan
+    ids = [w.pk for w in workflows[:10]]
+    plan = records.recent_triggers(7, ids, T0).explain()
+    assert "trigger_lead_time_idx" in plan, plan
     assert "trigger_workflow_time_idx" not in plan and "Seq Scan" not in plan, plan
+    # Lead 7 has triggers n = 7, 1007, … 4007: all of workflow 7, in the window.
+    assert records.fired_recently(7, ids, T0 + timedelta(seconds=1)) == {workflows[7].pk: 5}
+    assert records.fired_recently(7, ids, T0 + timedelta(seconds=181)) == {}
 
 
 def test_deleting_a_workflow_deletes_its_triggers_and_entries(make_lead):
