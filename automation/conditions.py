@@ -1,7 +1,9 @@
 """The 13 condition operators: pure Python, no ORM (SPEC §4.2).
 
-`compare(operator, actual, value, value2, values)` looks the operator up in
-`OPERATORS` (code → one small function) and calls it. It never raises on odd
+`prepare(operator, value, value2, values)` looks the operator up in
+`OPERATORS` (code → one small function) and returns its test with the
+configured arguments read once; `compare(operator, actual, …)` is that test
+applied once. It never raises on odd
 data: a value of the wrong type simply does not match. Only an unknown
 operator code raises `ValueError`, a programming error that validation
 (`validate_condition_value`) catches first.
@@ -19,7 +21,8 @@ How values are read (type-aware, in this order):
    with an optional `Z` or `±HH:MM` offset. When either side is a plain date,
    both compare by their (wall-clock) date, so a datetime *equals* the day
    it falls on. Two naive datetimes compare as given; when one is aware and
-   the other naive, the naive one is read as UTC.
+   the other naive, the naive one is read in the lead's zone (SPEC §4.4: a
+   value without an offset is in the lead's zone), or UTC without a lead.
 3. **Text** otherwise: the string form of each side, stripped of whitespace
    and case-folded. None reads as "", bools as "true"/"false", dates in ISO
    form; lists, dicts, NaN and other objects have no text form and match
@@ -46,7 +49,7 @@ Per operator:
 import math
 import re
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -140,29 +143,19 @@ def _is_aware(x: datetime) -> bool:
     return x.tzinfo is not None and x.utcoffset() is not None
 
 
-def _date_order(a: date, b: date) -> int | None:
+def _date_order(a: date, b: date, zone: tzinfo | None = None) -> int | None:
     """-1, 0 or 1 comparing two dates/datetimes (rules in the module docstring)."""
     if not (isinstance(a, datetime) and isinstance(b, datetime)):
         a = a.date() if isinstance(a, datetime) else a
         b = b.date() if isinstance(b, datetime) else b
     elif _is_aware(a) != _is_aware(b):
-        a = a if _is_aware(a) else a.replace(tzinfo=UTC)
-        b = b if _is_aware(b) else b.replace(tzinfo=UTC)
+        zone = zone or UTC
+        a = a if _is_aware(a) else a.replace(tzinfo=zone)
+        b = b if _is_aware(b) else b.replace(tzinfo=zone)
     try:
         return (a > b) - (a < b)
     except (OverflowError, ValueError, TypeError):  # offsets pushing past datetime.min/max
         return None
-
-
-def _order(a: Any, b: Any) -> int | None:
-    """-1, 0 or 1 when `a` and `b` are both numbers, else both dates; else None."""
-    na, nb = as_number(a), as_number(b)
-    if na is not None and nb is not None:
-        return (na > nb) - (na < nb)
-    da, db = as_datetime(a), as_datetime(b)
-    if da is not None and db is not None:
-        return _date_order(da, db)
-    return None
 
 
 def within_candidates(value: Any, values: Any) -> list:
@@ -180,74 +173,99 @@ def within_candidates(value: Any, values: Any) -> list:
 # The argument shapes validate_condition_value checks, by operator.
 NO_VALUE, VALUE, ORDERED, LIST, RANGE = "none", "value", "ordered", "list", "range"
 
-OPERATORS: dict[str, Callable[[Any, Any, Any, Any], bool]] = {}
+# Each operator is ONE function of its configured arguments that reads them
+# once and returns the test, `test(actual, zone=None) -> bool`: the rule index
+# makes it when it compiles (a save tests a rule without re-reading its
+# value), and `compare` makes it and calls it. `zone` is the lead's zone, in
+# which a date-time without an offset is read (SPEC §4.4); None reads it as UTC.
+Test = Callable[..., bool]
+OPERATORS: dict[str, Callable[[Any, Any, Any], Test]] = {}
 _SHAPES: dict[str, str] = {}
 
 
 def _operator(code: str, shape: str):
-    """Register `func(actual, value, value2, values) -> bool` under `code`."""
+    """Register `make(value, value2, values) -> test` under `code`."""
 
-    def register(func):
-        OPERATORS[code] = func
+    def register(make):
+        OPERATORS[code] = make
         _SHAPES[code] = shape
-        return func
+        return make
 
     return register
 
 
+def _order_to(value: Any) -> Callable[..., int | None]:
+    """`order(actual, zone)`: -1, 0 or 1 against `value` read once as a number,
+    else as a date; None when the two are not both numbers or both dates."""
+    number = as_number(value)
+    when = as_datetime(value) if number is None else None  # never both
+
+    def order(actual, zone=None):
+        if number is not None:
+            a = as_number(actual)
+            return None if a is None else (a > number) - (a < number)
+        if when is not None:
+            a = as_datetime(actual)
+            return None if a is None else _date_order(a, when, zone)
+        return None
+
+    return order
+
+
 @_operator(Operator.EQUALS, VALUE)
-def equals(actual, value=None, value2=None, values=None) -> bool:
-    order = _order(actual, value)
-    if order is not None:
-        return order == 0
-    a, b = _text(actual), _text(value)
-    return a is not None and b is not None and a == b
+def equals(value=None, value2=None, values=None) -> Test:
+    order, text = _order_to(value), _text(value)
+
+    def test(actual, zone=None):
+        found = order(actual, zone)
+        if found is not None:
+            return found == 0
+        return text is not None and _text(actual) == text
+
+    return test
 
 
 @_operator(Operator.NOT_EQUALS, VALUE)
-def not_equals(actual, value=None, value2=None, values=None) -> bool:
-    return not equals(actual, value)
+def not_equals(value=None, value2=None, values=None) -> Test:
+    test = equals(value)
+    return lambda actual, zone=None: not test(actual, zone)
 
 
-@_operator(Operator.GREATER_THAN, ORDERED)
-def greater_than(actual, value=None, value2=None, values=None) -> bool:
-    return _order(actual, value) == 1
+def _ordered(outcomes):
+    def make(value=None, value2=None, values=None) -> Test:
+        order = _order_to(value)
+        return lambda actual, zone=None: order(actual, zone) in outcomes
+
+    return make
 
 
-@_operator(Operator.GREATER_THAN_OR_EQUAL, ORDERED)
-def greater_than_or_equal(actual, value=None, value2=None, values=None) -> bool:
-    return _order(actual, value) in (0, 1)
-
-
-@_operator(Operator.LESS_THAN, ORDERED)
-def less_than(actual, value=None, value2=None, values=None) -> bool:
-    return _order(actual, value) == -1
-
-
-@_operator(Operator.LESS_THAN_OR_EQUAL, ORDERED)
-def less_than_or_equal(actual, value=None, value2=None, values=None) -> bool:
-    return _order(actual, value) in (-1, 0)
+greater_than = _operator(Operator.GREATER_THAN, ORDERED)(_ordered((1,)))
+greater_than_or_equal = _operator(Operator.GREATER_THAN_OR_EQUAL, ORDERED)(_ordered((0, 1)))
+less_than = _operator(Operator.LESS_THAN, ORDERED)(_ordered((-1,)))
+less_than_or_equal = _operator(Operator.LESS_THAN_OR_EQUAL, ORDERED)(_ordered((-1, 0)))
 
 
 @_operator(Operator.WITHIN, LIST)
-def within(actual, value=None, value2=None, values=None) -> bool:
-    return any(equals(actual, candidate) for candidate in within_candidates(value, values))
+def within(value=None, value2=None, values=None) -> Test:
+    tests = [equals(candidate) for candidate in within_candidates(value, values)]
+    return lambda actual, zone=None: any(test(actual, zone) for test in tests)
 
 
-@_operator(Operator.STARTS_WITH, VALUE)
-def starts_with(actual, value=None, value2=None, values=None) -> bool:
-    a, b = _text(actual), _text(value)
-    return bool(a) and bool(b) and a.startswith(b)
+def _text_test(check):
+    def make(value=None, value2=None, values=None) -> Test:
+        wanted = _text(value)
+        if not wanted:
+            return lambda actual, zone=None: False
+        return lambda actual, zone=None: bool(a := _text(actual)) and check(a, wanted)
+
+    return make
 
 
-@_operator(Operator.CONTAINS, VALUE)
-def contains(actual, value=None, value2=None, values=None) -> bool:
-    a, b = _text(actual), _text(value)
-    return bool(a) and bool(b) and b in a
+starts_with = _operator(Operator.STARTS_WITH, VALUE)(_text_test(str.startswith))
+contains = _operator(Operator.CONTAINS, VALUE)(_text_test(lambda a, wanted: wanted in a))
 
 
-@_operator(Operator.IS_BLANK, NO_VALUE)
-def is_blank(actual, value=None, value2=None, values=None) -> bool:
+def _blank(actual) -> bool:
     if actual is None:
         return True
     if isinstance(actual, str):
@@ -257,153 +275,82 @@ def is_blank(actual, value=None, value2=None, values=None) -> bool:
     return False
 
 
+@_operator(Operator.IS_BLANK, NO_VALUE)
+def is_blank(value=None, value2=None, values=None) -> Test:
+    return lambda actual, zone=None: _blank(actual)
+
+
 @_operator(Operator.IS_NOT_BLANK, NO_VALUE)
-def is_not_blank(actual, value=None, value2=None, values=None) -> bool:
-    return not is_blank(actual)
+def is_not_blank(value=None, value2=None, values=None) -> Test:
+    return lambda actual, zone=None: not _blank(actual)
 
 
 @_operator(Operator.IS_NUMERIC, NO_VALUE)
-def is_numeric(actual, value=None, value2=None, values=None) -> bool:
-    return as_number(actual) is not None
+def is_numeric(value=None, value2=None, values=None) -> Test:
+    return lambda actual, zone=None: as_number(actual) is not None
 
 
 @_operator(Operator.BETWEEN, RANGE)
-def between(actual, value=None, value2=None, values=None) -> bool:
+def between(value=None, value2=None, values=None) -> Test:
     """Inclusive; the ends may be reversed (`a <= x <= b or b <= x <= a`)."""
     if as_number(value) is not None and as_number(value2) is not None:
-        order = _order if as_number(actual) is not None else None
+        kind = as_number
     elif as_datetime(value) is not None and as_datetime(value2) is not None:
-        order = _order if as_datetime(actual) is not None else None
+        kind = as_datetime
     else:
-        order = _text_order if _text(actual) else None
-    if order is None:
-        return False
-    low, high = order(actual, value), order(actual, value2)
-    return (low in (0, 1) and high in (-1, 0)) or (high in (0, 1) and low in (-1, 0))
+        kind = None
+    if kind is None:
+        lexical_low, lexical_high = _text(value), _text(value2)
 
+        def order(actual, end, zone):
+            a = _text(actual)
+            if not a or end is None:
+                return None
+            return (a > end) - (a < end)
 
-def _text_order(a: Any, b: Any) -> int | None:
-    ta, tb = _text(a), _text(b)
-    if ta is None or tb is None:
-        return None
-    return (ta > tb) - (ta < tb)
+        ends = (lexical_low, lexical_high)
+    else:
+        ends = (_order_to(value), _order_to(value2))
+
+        def order(actual, end, zone):
+            return end(actual, zone) if kind(actual) is not None else None
+
+    def test(actual, zone=None):
+        low, high = order(actual, ends[0], zone), order(actual, ends[1], zone)
+        if low is None or high is None:
+            return False
+        return (low in (0, 1) and high in (-1, 0)) or (high in (0, 1) and low in (-1, 0))
+
+    return test
 
 
 # --- Entry points ------------------------------------------------------------
 
 
+def prepare(operator: str, value: Any = None, value2: Any = None, values: Any = None) -> Test:
+    """The operator's test with these arguments read once: `test(actual, zone=None)`.
+
+    Raises ValueError for an unknown operator code only.
+    """
+    make = OPERATORS.get(operator) if isinstance(operator, str) else None
+    if make is None:
+        raise ValueError(f"unknown operator {operator!r}")
+    return make(value, value2, values)
+
+
 def compare(
-    operator: str, actual: Any, value: Any = None, value2: Any = None, values: Any = None
+    operator: str,
+    actual: Any,
+    value: Any = None,
+    value2: Any = None,
+    values: Any = None,
+    zone: tzinfo | None = None,
 ) -> bool:
     """Does `actual` match `operator` with these arguments? Never raises on data.
 
     Raises ValueError for an unknown operator code only.
     """
-    func = OPERATORS.get(operator) if isinstance(operator, str) else None
-    if func is None:
-        raise ValueError(f"unknown operator {operator!r}")
-    return func(actual, value, value2, values)
-
-
-# --- Prepared: the constant side read once ----------------------------------
-
-
-def prepare(
-    operator: str, value: Any = None, value2: Any = None, values: Any = None
-) -> Callable[[Any], bool]:
-    """`compare` with its configured arguments bound and read once: `actual -> bool`.
-
-    The engine tests a rule's conditions on every save that reaches the rule;
-    reading the configured value as a number, a date and text once, when the
-    rule index is compiled, rather than on every test, halves the cost of a
-    test. It agrees with `compare` for every input (property-tested). Raises
-    ValueError for an unknown operator code, like `compare`.
-    """
-    func = OPERATORS.get(operator) if isinstance(operator, str) else None
-    if func is None:
-        raise ValueError(f"unknown operator {operator!r}")
-    maker = _PREPARED.get(operator)
-    if maker is None:
-        return lambda actual: func(actual, value, value2, values)
-    return maker(value, values)
-
-
-def _equal_to(value: Any) -> Callable[[Any], bool]:
-    number = as_number(value)
-    when = as_datetime(value) if number is None else None  # never both
-    text = _text(value)
-
-    def test(actual):
-        if number is not None:
-            a = as_number(actual)
-            if a is not None:
-                return a == number
-        elif when is not None:
-            a = as_datetime(actual)
-            if a is not None:
-                order = _date_order(a, when)
-                if order is not None:
-                    return order == 0
-        return text is not None and _text(actual) == text
-
-    return test
-
-
-def _order_to(value: Any) -> Callable[[Any], int | None]:
-    number = as_number(value)
-    when = as_datetime(value) if number is None else None
-
-    def order(actual):
-        if number is not None:
-            a = as_number(actual)
-            return None if a is None else (a > number) - (a < number)
-        if when is not None:
-            a = as_datetime(actual)
-            return None if a is None else _date_order(a, when)
-        return None
-
-    return order
-
-
-def _prepared_within(value, values):
-    tests = [_equal_to(candidate) for candidate in within_candidates(value, values)]
-    return lambda actual: any(test(actual) for test in tests)
-
-
-def _prepared_text(check):
-    def maker(value, values):
-        wanted = _text(value)
-        if not wanted:
-            return lambda actual: False
-        return lambda actual: bool(a := _text(actual)) and check(a, wanted)
-
-    return maker
-
-
-def _prepared_order(outcomes):
-    def maker(value, values):
-        order = _order_to(value)
-        return lambda actual: order(actual) in outcomes
-
-    return maker
-
-
-def _prepared_not_equals(value, values):
-    test = _equal_to(value)
-    return lambda actual: not test(actual)
-
-
-_PREPARED = {
-    Operator.EQUALS: lambda value, values: _equal_to(value),
-    Operator.NOT_EQUALS: _prepared_not_equals,
-    Operator.GREATER_THAN: _prepared_order((1,)),
-    Operator.GREATER_THAN_OR_EQUAL: _prepared_order((0, 1)),
-    Operator.LESS_THAN: _prepared_order((-1,)),
-    Operator.LESS_THAN_OR_EQUAL: _prepared_order((-1, 0)),
-    Operator.WITHIN: _prepared_within,
-    Operator.STARTS_WITH: _prepared_text(str.startswith),
-    Operator.CONTAINS: _prepared_text(lambda a, wanted: wanted in a),
-}
+    return prepare(operator, value, value2, values)(actual, zone)
 
 
 def _require_scalar(operator: str, name: str, x: Any) -> None:

@@ -95,34 +95,42 @@ def operator_schema(field=None):
     return Schema(fields, check=check_operator_values)
 
 
-def prepared(config):
-    """The operator condition of an operator config, its value read once."""
-    return conditions.prepare(
-        config["operator"], config.get("value"), config.get("value2"), config.get("values")
-    )
-
-
-def prepared_or_none(config):
-    """As `prepared`; None for a config validation would have refused (it then
-    fails when tested, as it always did, not when the whole index compiles)."""
+def prepared(config, read):
+    """(occ, lead) -> bool for an operator condition: its value read once, then
+    `read(occ, lead)` tested in the lead's zone. A config validation would have
+    refused never matches (rather than failing the whole index's compilation)."""
     try:
-        return prepared(config)
+        test = conditions.prepare(
+            config["operator"], config.get("value"), config.get("value2"), config.get("values")
+        )
     except (KeyError, ValueError, TypeError, AttributeError):
-        return None
+        return lambda occ, lead: False
+    return lambda occ, lead: test(read(occ, lead), lead.zone)
 
 
-class CallCount(EventSpec):
+class OperatorEvent(EventSpec):
+    """A state condition that compares one value of the lead with an operator."""
+
+    def read(self, config):
+        """(occ, lead) -> the value this condition compares."""
+        raise NotImplementedError
+
+    def prepare(self, config):
+        read = self.read(config)
+        if read is None:
+            return lambda occ, lead: False
+        return prepared(config, read)
+
+    def matches(self, config, occ, lead):
+        return self.prepare(config)(occ, lead)
+
+
+class CallCount(OperatorEvent):
     code = EventType.CALL_COUNT
     schema = operator_schema()
 
-    def matches(self, config, occ, lead):
-        return prepared(config)(lead.called_count)
-
-    def prepare(self, config):
-        test = prepared_or_none(config)
-        if test is None:
-            return super().prepare(config)
-        return lambda occ, lead: test(lead.called_count)
+    def read(self, config):
+        return lambda occ, lead: lead.called_count
 
 
 class CallTypeEvent(EventSpec):
@@ -161,18 +169,15 @@ class LeadAction(EventSpec):
         return occ.lead_action in config["values"]
 
 
-class LeadFields(EventSpec):
+class LeadFields(OperatorEvent):
     code = EventType.LEAD_FIELDS
     schema = operator_schema(field=Str(max_length=100, check=check_field_name))
 
-    def matches(self, config, occ, lead):
-        return prepared(config)(field_value(lead, config["field"], occ.call))
-
-    def prepare(self, config):
-        test, name = prepared_or_none(config), config.get("field")
-        if test is None or name is None:
-            return super().prepare(config)
-        return lambda occ, lead: test(field_value(lead, name, occ.call))
+    def read(self, config):
+        name = config.get("field") if isinstance(config, dict) else None
+        if not isinstance(name, str):
+            return None
+        return lambda occ, lead: field_value(lead, name, occ.call)
 
 
 def check_status_change(cleaned, path):

@@ -56,6 +56,7 @@ def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None):
                 c.get("value"),
                 c.get("value2"),
                 c.get("values"),
+                lead.zone,
             )
             for c in stop_filter
         )

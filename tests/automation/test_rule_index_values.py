@@ -188,13 +188,38 @@ def test_a_condition_tests_its_prepared_config_on_the_lead_and_call():
     assert Condition("LEAD_FIELDS", call_length).matches(occ, lead)
 
 
-def test_a_config_validation_would_refuse_fails_when_tested_not_when_compiled():
-    """One bad row (say, from an old import) must not stop the whole index compiling."""
-    lead = Lead(state="CA")
+def test_a_config_validation_would_refuse_never_matches():
+    """One bad row (say, from an old import) must neither stop the whole index
+    compiling nor make the lead saves that test it fail: it matches nothing."""
+    lead = Lead(state="CA", called_count=3)
     occ = Occurrence(lead_id=1, occurred_at=datetime(2026, 1, 1, tzinfo=UTC))
-    unknown = lead_fields("roughly", value="CA")
-    with pytest.raises(ValueError, match="unknown operator"):
-        unknown.matches(occ, lead)
-    no_operator = Condition("CALL_COUNT", {"value": 3})
-    with pytest.raises(KeyError):
-        no_operator.matches(occ, lead)
+    assert not lead_fields("roughly", value="CA").matches(occ, lead)
+    assert not Condition("CALL_COUNT", {"value": 3}).matches(occ, lead)
+    assert not Condition("LEAD_FIELDS", {"operator": "is_blank"}).matches(occ, lead)
+    assert not Condition("LEAD_FIELDS", ["not", "a", "dict"]).matches(occ, lead)
+
+
+def test_a_datetime_without_an_offset_is_read_in_the_leads_zone():
+    """SPEC §4.4: values without an offset are in the lead's zone, for conditions
+    as for delays and FIELD actions (not UTC)."""
+    occ = Occurrence(lead_id=1, occurred_at=datetime(2026, 1, 1, tzinfo=UTC))
+    # 09:30 in Los Angeles is 17:30 UTC.
+    lead = Lead(
+        timezone="America/Los_Angeles", last_called_at=datetime(2026, 3, 2, 17, 30, tzinfo=UTC)
+    )
+    after_nine = {
+        "field": "last_called_at",
+        "operator": "greater_than",
+        "value": "2026-03-02T09:00",
+    }
+    before_ten = {"field": "last_called_at", "operator": "less_than", "value": "2026-03-02T10:00"}
+    exactly = {"field": "last_called_at", "operator": "equals", "value": "2026-03-02T09:30:00"}
+    for config in (after_nine, before_ten, exactly):
+        assert Condition("LEAD_FIELDS", config).matches(occ, lead), config
+    # Read as UTC, 10:00 would be before 17:30: not a match.
+    lead.timezone = "UTC"
+    assert not Condition("LEAD_FIELDS", before_ten).matches(occ, lead)
+    # A custom field typed without an offset, against an aware constant.
+    lead = Lead(timezone="America/New_York", custom_fields={"renewal": "2026-03-02T09:00"})
+    aware = {"field": "renewal", "operator": "equals", "value": "2026-03-02T14:00:00Z"}
+    assert Condition("LEAD_FIELDS", aware).matches(occ, lead)
