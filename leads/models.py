@@ -1,7 +1,10 @@
 """The CRM domain (SPEC §3): what workflows react to and act on."""
 
+import contextvars
 import copy
 import zoneinfo
+from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -477,8 +480,8 @@ class Call(models.Model):
             lead.last_called_at = call.started_at
             if call.disposition_id:
                 lead.status_id = call.disposition_id
-            lead._call = call
-            lead.save()
+            with about_call(call):
+                lead.save()
         return call, True
 
     def set_disposition(self, status):
@@ -486,13 +489,41 @@ class Call(models.Model):
         with transaction.atomic():
             previous = self.disposition_id
             self.disposition = status
-            self._previous_disposition = previous
             self.save()
             lead = Lead.objects.select_for_update().get(pk=self.lead_id)
             lead.status = status
-            lead._call = self
-            lead.save()
+            with about_call(self, redisposed=True, previous_disposition=previous):
+                lead.save()
         return previous
+
+
+@dataclass(frozen=True)
+class CallChange:
+    """The call a lead save is about: recorded (Call.record) or dispositioned
+    again after the fact (Call.set_disposition, `redisposed`)."""
+
+    call: Call
+    redisposed: bool = False
+    previous_disposition: str | None = None
+
+
+_call_change = contextvars.ContextVar("call_change", default=None)
+
+
+@contextmanager
+def about_call(call, redisposed=False, previous_disposition=None):
+    """Lead saves inside this block are about `call` (leads.signals reads it)."""
+    token = _call_change.set(CallChange(call, redisposed, previous_disposition))
+    try:
+        yield
+    finally:
+        _call_change.reset(token)
+
+
+def call_change_for(lead):
+    """The CallChange the current save of `lead` is about, or None."""
+    change = _call_change.get()
+    return change if change is not None and change.call.lead_id == lead.pk else None
 
 
 class CallbackRecipient(models.TextChoices):
@@ -620,6 +651,11 @@ class HopperEntry(models.Model):
         with transaction.atomic(savepoint=False):
             super().save(*args, **kwargs)
         self._loaded_state = self.state
+
+    @property
+    def state_when_loaded(self):
+        """The state it had when read or last saved (during post_save: before this save)."""
+        return getattr(self, "_loaded_state", None)
 
     @classmethod
     def expire_due(cls, now=None):

@@ -13,18 +13,19 @@ from django.utils import timezone
 
 from automation import engine
 from automation.occurrences import Occurrence, call_data, causing_chain
-from leads.models import Callback, HopperEntry, HopperState, Lead
+from leads.models import Callback, HopperEntry, HopperState, Lead, call_change_for
 
 
 def lead_occurrence(lead, action):
-    call = getattr(lead, "_call", None)
+    change = call_change_for(lead) if action != "delete" else None
+    call = change.call if change is not None else None
     status_from = lead.loaded_value("status_id") if action == "save" else None
     disposition = previous = None
     redisposition = False
     if call is not None:
         disposition = call.disposition_id
-        if hasattr(call, "_previous_disposition"):
-            previous = call._previous_disposition
+        if change.redisposed:
+            previous = change.previous_disposition
             redisposition = previous is not None and previous != disposition
             if previous == disposition:
                 disposition = None  # the same disposition again: nothing was set
@@ -48,7 +49,6 @@ def lead_saved(sender, instance, created, raw=False, **kwargs):
     if raw:
         return
     engine.handle(lead_occurrence(instance, "create" if created else "save"), instance)
-    instance._call = None
 
 
 @receiver(post_delete, sender=Lead, dispatch_uid="lead_deleted")
@@ -73,7 +73,7 @@ def callback_scheduled(sender, instance, created, raw=False, **kwargs):
 def hopper_expired(sender, instance, created, raw=False, **kwargs):
     if raw or instance.state != HopperState.EXPIRED:
         return
-    if not created and getattr(instance, "_loaded_state", None) == HopperState.EXPIRED:
+    if not created and instance.state_when_loaded == HopperState.EXPIRED:
         return  # already expired before this save
     occ = Occurrence(
         lead_id=instance.lead_id,
