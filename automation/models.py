@@ -29,7 +29,16 @@ from automation.constants import (
     Window,
 )
 from automation.schema import ConfigError
-from leads.models import Campaign, EmailTemplate, InboundNumber, Lead, List, NamedManager, Queue
+from leads.models import (
+    Campaign,
+    EmailTemplate,
+    InboundNumber,
+    Lead,
+    List,
+    NamedManager,
+    NamedModel,
+    Queue,
+)
 
 
 class Workflow(models.Model):
@@ -468,12 +477,12 @@ class RulesVersion(models.Model):
         return f"rules {self.token}"
 
 
-class UsedByActions(models.Model):
+class UsedByActions(NamedModel):
     """An object INTEGRATION actions name in their config: renames follow into them."""
 
     config_key = ""
 
-    class Meta:
+    class Meta(NamedModel.Meta):
         abstract = True
 
     @classmethod
@@ -530,7 +539,6 @@ class Endpoint(UsedByActions):
 
     config_key = "endpoint"
 
-    name = models.CharField(max_length=100, unique=True)
     url = models.URLField(max_length=1000)
     method = models.CharField(max_length=6, choices=HttpMethod, default=HttpMethod.POST)
     auth_query = models.CharField(
@@ -560,17 +568,6 @@ class Endpoint(UsedByActions):
     )
     active = models.BooleanField(default=True)
 
-    objects = NamedManager()
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self):
-        return self.name
-
-    def natural_key(self):
-        return (self.name,)
-
     def clean(self):
         from automation.actions import integration
 
@@ -598,19 +595,7 @@ class Adaptor(UsedByActions):
 
     config_key = "adaptor"
 
-    name = models.CharField(max_length=100, unique=True)
     fields = models.JSONField(default=list, blank=True)
-
-    objects = NamedManager()
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self):
-        return self.name
-
-    def natural_key(self):
-        return (self.name,)
 
     def clean(self):
         from automation.actions import integration

@@ -39,14 +39,16 @@ class NamedManager(models.Manager):
         return self.get(name=name)
 
 
-class Campaign(models.Model):
+class NamedModel(models.Model):
+    """An object people name, and the workflow document names by that name
+    (Appendix A: natural keys): unique, ordered by it, shown as it."""
+
     name = models.CharField(max_length=100, unique=True)
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
 
     objects = NamedManager()
 
     class Meta:
+        abstract = True
         ordering = ["name"]
 
     def __str__(self):
@@ -56,44 +58,25 @@ class Campaign(models.Model):
         return (self.name,)
 
 
-class List(models.Model):
+class Campaign(NamedModel):
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class List(NamedModel):
     """A lead list. Belongs to one campaign."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="lists")
-    name = models.CharField(max_length=100, unique=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = NamedManager()
 
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self):
-        return self.name
-
-    def natural_key(self):
-        return (self.name,)
-
-
-class Queue(models.Model):
+class Queue(NamedModel):
     """An inbound queue."""
 
-    name = models.CharField(max_length=100, unique=True)
     campaign = models.ForeignKey(
         Campaign, on_delete=models.SET_NULL, null=True, blank=True, related_name="queues"
     )
-
-    objects = NamedManager()
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self):
-        return self.name
-
-    def natural_key(self):
-        return (self.name,)
 
 
 class InboundNumberManager(models.Manager):
@@ -124,23 +107,11 @@ class InboundNumber(models.Model):
         super().save(*args, **kwargs)
 
 
-class EmailTemplate(models.Model):
+class EmailTemplate(NamedModel):
     """Subject and body with `{placeholders}` filled from the lead (see leads.placeholders)."""
 
-    name = models.CharField(max_length=100, unique=True)
     subject = models.CharField(max_length=200)
     body = models.TextField()
-
-    objects = NamedManager()
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self):
-        return self.name
-
-    def natural_key(self):
-        return (self.name,)
 
     def clean(self):
         from leads import placeholders
