@@ -293,7 +293,7 @@ def save(doc, instance=None):
     # bulk_create sends no signals: make sure every process reloads its rules.
     from automation import rules
 
-    rules.bump()
+    rules.bump(workflow_ids=[workflow.pk])
     return workflow
 
 

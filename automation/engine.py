@@ -263,7 +263,7 @@ def disable_looping(rule, occ, count):
     Notification.objects.create(
         workflow_id=rule.id, message=f"{rule.name}: {reason}", chain=list(occ.chain)
     )
-    rules.bump()
+    rules.bump(workflow_ids=[rule.id])
     if settings.ADMIN_EMAILS:
         subject = f"Workflow disabled: {rule.name}"
         transaction.on_commit(

@@ -85,6 +85,10 @@ class Workflow(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
+    # A new token whenever what the rule index compiles of it changes (its
+    # settings, conditions, action sets, actions, relations): a process
+    # compiles again only the workflows whose token moved (automation.rules).
+    rules_token = models.UUIDField(default=uuid.uuid4, editable=False)
 
     objects = NamedManager()
 

@@ -30,6 +30,9 @@ admin therefore applies within a second in every worker.
 
 import bisect
 import hashlib
+import logging
+import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -39,6 +42,8 @@ from automation import conditions, timing
 from automation.constants import Operator, Relation, RelationMode, StopIf
 from automation.events import EVENTS, FACT_PRIORITY
 from automation.occurrences import field_value
+
+log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 1.0
 ALL = ("all",)
@@ -231,7 +236,10 @@ class Bucket:
     longest_prefix: dict = field(default_factory=dict)  # field -> the longest text filed
     by_bound: dict = field(default_factory=dict)  # (field, ABOVE/BELOW) -> Bounds
 
+    members: list = field(default_factory=list)  # every rule filed here, to rebuild it
+
     def add(self, rule):
+        self.members.append(rule)
         if rule.discriminator is None:
             self.general.append(rule)
             return
@@ -322,8 +330,9 @@ class Rule:
 
 @dataclass
 class RuleIndex:
-    version: object  # the RulesVersion token it was compiled at (None: no row yet)
+    version: tuple  # the RulesVersion tokens it was compiled at (see read_version)
     rules: dict = field(default_factory=dict)
+    tokens: dict = field(default_factory=dict)  # active workflow id -> its rules_token
     by_fact: dict = field(default_factory=dict)
     stoppers: tuple = ()
     status_flags: dict = field(default_factory=dict)  # code -> (reached, final)
@@ -369,12 +378,73 @@ class RuleIndex:
         for buckets in self.by_fact.values():
             for bucket in buckets.values():
                 bucket.seal()
+        self.stoppers = tuple(
+            sorted(
+                (r for r in self.rules.values() if r.stop_if != StopIf.NEVER), key=lambda r: r.id
+            )
+        )
+
+    def rebuilt(self, version, fresh, drop, tokens):
+        """A new index: this one's rules less `drop` (ids), plus `fresh` (Rules).
+
+        Copy on write: only the buckets the dropped and fresh rules are filed
+        in are rebuilt; the others are shared with this index, which stays as
+        it was (a thread may still be reading it).
+        """
+        touched = set()
+        for rule in [self.rules[pk] for pk in drop if pk in self.rules] + list(fresh):
+            touched.update((rule.fact, key) for key in rule.scope_keys())
+        index = RuleIndex(version=version, tokens=tokens)
+        index.status_flags, index.list_campaign = self.status_flags, self.list_campaign
+        index.rules = {pk: r for pk, r in self.rules.items() if pk not in drop}
+        index.rules.update((r.id, r) for r in fresh)
+        index.by_fact = {fact: dict(buckets) for fact, buckets in self.by_fact.items()}
+        for fact, key in touched:
+            buckets = index.by_fact.setdefault(fact, {})
+            old = buckets.pop(key, None)
+            bucket = Bucket()
+            for rule in old.members if old else ():
+                if rule.id not in drop:
+                    bucket.add(rule)
+            for rule in fresh:
+                if rule.fact == fact and key in rule.scope_keys():
+                    bucket.add(rule)
+            if bucket.members:
+                buckets[key] = bucket
+        for buckets in index.by_fact.values():
+            for bucket in buckets.values():
+                bucket.seal()
+        index.stoppers = tuple(
+            sorted(
+                (r for r in index.rules.values() if r.stop_if != StopIf.NEVER), key=lambda r: r.id
+            )
+        )
+        return index
 
 
 def compile_rules(version, workflows=None):
-    """Load every active workflow (or the given ones) with its parts in a handful of queries."""
-    from automation.models import Action, ActionSet, EventCondition, Workflow
+    """An index of every active workflow (or the given ones), with the statuses'
+    flags and the lists' campaigns it reads."""
     from leads.models import List, Status
+
+    index = RuleIndex(version=version)
+    index.status_flags = {
+        code: (reached, final)
+        for code, reached, final in Status.objects.values_list("code", "reached", "final")
+    }
+    index.list_campaign = dict(List.objects.values_list("pk", "campaign_id"))
+    found, index.tokens = load_rules(workflows)
+    for rule in found:
+        index.add(rule)
+    index.seal()
+    return index
+
+
+def load_rules(workflows=None):
+    """Compile every active workflow (or the given ones) with its parts in a handful
+    of queries: ([Rule], {workflow id: rules_token}). A workflow without an active
+    condition never fires: it has a token but no Rule."""
+    from automation.models import Action, ActionSet, EventCondition, Workflow
 
     if workflows is None:
         # Every active workflow: select their parts by a subquery. An IN list of
@@ -433,14 +503,9 @@ def compile_rules(version, workflows=None):
         for workflow_id, pk in rows:
             relations.setdefault((workflow_id, relation), set()).add(pk)
 
-    index = RuleIndex(version=version)
-    index.status_flags = {
-        code: (reached, final)
-        for code, reached, final in Status.objects.values_list("code", "reached", "final")
-    }
-    index.list_campaign = dict(List.objects.values_list("pk", "campaign_id"))
-    stoppers = []
+    found, tokens = [], {}
     for w in workflows:
+        tokens[w.pk] = w.rules_token
         conds = tuple(sorted(events.get(w.pk, ()), key=lambda c: c.cost))
         if not conds:
             continue  # a workflow without an active condition never fires
@@ -465,46 +530,181 @@ def compile_rules(version, workflows=None):
             fact=fact,
             discriminator=discriminator(conds),
         )
-        index.add(rule)
-        if rule.stop_if != StopIf.NEVER:
-            stoppers.append(rule)
-    index.stoppers = tuple(stoppers)
-    index.seal()
-    return index
+        found.append(rule)
+    return found, tokens
 
 
-_state = {"index": None, "checked": 0.0}
+_state = {"index": None, "checked": 0.0, "stale": False}
+_lock = threading.Lock()
+_refresher = {"pid": None, "thread": None, "stop": threading.Event()}
+
+# Bring the index up to date in a background thread of each process, so that
+# no lead save waits for it (tests turn it off: their data is uncommitted).
+BACKGROUND = True
+
+# RulesVersion rows: CHANGED moves on every change; EVERYTHING when what
+# changed is not one workflow (statuses, lists): then every rule is compiled.
+CHANGED, EVERYTHING = 1, 2
 
 
 def read_version():
+    """(CHANGED token, EVERYTHING token): one cheap query."""
     from automation.models import RulesVersion
 
-    return RulesVersion.objects.filter(pk=1).values_list("token", flat=True).first()
+    tokens = dict(
+        RulesVersion.objects.filter(pk__in=(CHANGED, EVERYTHING)).values_list("pk", "token")
+    )
+    return (tokens.get(CHANGED), tokens.get(EVERYTHING))
 
 
 def current():
-    """The index for this process, reloaded when the rules' version changed."""
+    """The index for this process.
+
+    A lead save only reads it. A thread of the process (`refresher`) checks
+    the version every CHECK_SECONDS and swaps in an up-to-date index; it is
+    made here, in the caller, only when there is none yet or this process
+    changed a rule itself (`bump`: its next evaluation sees its own change).
+    """
     index = _state["index"]
-    now = time.monotonic()
-    if index is None or now - _state["checked"] >= CHECK_SECONDS:
-        version = read_version()
-        if index is None or index.version != version:
-            index = compile_rules(version)
-            _state["index"] = index
-        _state["checked"] = now
+    if (
+        index is None
+        or _state["stale"]
+        or (not refresher_running() and time.monotonic() - _state["checked"] >= CHECK_SECONDS)
+    ):
+        index = update(own=True)
     return index
 
 
+def update(own=False):
+    """Bring the index up to date. A new EVERYTHING token (or no index yet)
+    compiles every workflow; otherwise only the workflows whose rules_token
+    moved are compiled again and only their buckets rebuilt (`refresh`):
+    milliseconds, not the seconds a whole index takes.
+
+    `own`: for this process's own evaluation, which may see its own change
+    not committed yet; the refresher leaves such a change to it.
+    """
+    with _lock:
+        if own:
+            _state["stale"] = False
+        elif _state["index"] is None or _state["stale"]:
+            return _state["index"]
+        return _update()
+
+
+def _update():
+    index = _state["index"]
+    version = read_version()  # before the workflows' tokens: a change in between is seen next time
+    if index is None or index.version[1] != version[1]:
+        index = compile_rules(version)
+    elif index.version != version:
+        index = refresh(index, version)
+    _state["index"] = index
+    _state["checked"] = time.monotonic()
+    return index
+
+
+def refresher_running():
+    """Start this process's refresher thread if it has none (after a fork too)."""
+    if not BACKGROUND:
+        return False
+    pid, thread = os.getpid(), _refresher["thread"]
+    if _refresher["pid"] == pid and thread is not None and thread.is_alive():
+        return True
+    with _lock:
+        thread = _refresher["thread"]
+        if _refresher["pid"] != pid or thread is None or not thread.is_alive():
+            stop = threading.Event()
+            thread = threading.Thread(
+                target=refresher, args=(stop,), name="rules-refresher", daemon=True
+            )
+            _refresher.update(pid=pid, thread=thread, stop=stop)
+            thread.start()
+    return True
+
+
+def _after_fork():
+    # A child of a fork has none of its parent's threads, and a lock one of
+    # them held would stay held: start afresh (the index itself is kept).
+    global _lock
+    _lock = threading.Lock()
+    _refresher.update(pid=None, thread=None, stop=threading.Event())
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def stop_refresher():
+    """Stop this process's refresher thread (it closes its database connection)."""
+    thread = _refresher["thread"]
+    _refresher["stop"].set()
+    if thread is not None and _refresher["pid"] == os.getpid():
+        thread.join()
+    _refresher.update(pid=None, thread=None)
+
+
+def refresher(stop):
+    """Every CHECK_SECONDS: bring the index up to date, off the saves' path."""
+    from django.db import close_old_connections, connection
+
+    while not stop.wait(CHECK_SECONDS):
+        try:
+            close_old_connections()
+            update()
+        except Exception:  # a database that is away: try again next time
+            log.warning("could not bring the rule index up to date", exc_info=True)
+    connection.close()
+
+
+def refresh(index, version):
+    """`index` with the workflows changed since it was compiled compiled again."""
+    from automation.models import Workflow
+
+    tokens = dict(Workflow.objects.filter(active=True).values_list("pk", "rules_token"))
+    changed = {pk for pk, token in tokens.items() if index.tokens.get(pk) != token}
+    drop = changed | (index.tokens.keys() - tokens.keys())
+    fresh, _ = load_rules(Workflow.objects.filter(pk__in=changed)) if changed else ([], {})
+    return index.rebuilt(version, fresh, drop, tokens)
+
+
 def invalidate():
-    """Drop this process's index (the next evaluation reloads it)."""
+    """Drop this process's index (the next evaluation compiles it whole)."""
     _state["index"] = None
 
 
-def bump(**_):
-    """A rule changed: bump the shared version and drop our own index."""
-    from automation.models import RulesVersion
+def bump(sender=None, instance=None, workflow_ids=None, **kwargs):
+    """A rule changed: new tokens for the workflows it belongs to (`workflow_ids`,
+    else found from the changed row) and for the shared version, and this process
+    brings its own index up to date on its next evaluation. A change that belongs
+    to no one workflow (a status, a list) has every rule compiled again."""
+    from automation.models import RulesVersion, Workflow
 
-    token = uuid.uuid4()
-    if not RulesVersion.objects.filter(pk=1).update(token=token):
-        RulesVersion.objects.get_or_create(pk=1, defaults={"token": token})
-    invalidate()
+    if workflow_ids is None:
+        workflow_ids = changed_workflows(sender, instance, kwargs)
+    rows = [CHANGED] if workflow_ids is not None else [CHANGED, EVERYTHING]
+    if workflow_ids:
+        Workflow.objects.filter(pk__in=workflow_ids).update(rules_token=uuid.uuid4())
+    for pk in rows:
+        token = uuid.uuid4()
+        if not RulesVersion.objects.filter(pk=pk).update(token=token):
+            RulesVersion.objects.get_or_create(pk=pk, defaults={"token": token})
+    _state["stale"] = True
+
+
+def changed_workflows(sender, instance, kwargs):
+    """The ids of the workflows a saved or deleted row belongs to; None: not one workflow's."""
+    from automation.models import Action, ActionSet, EventCondition, Workflow
+
+    if sender is Workflow or isinstance(instance, Workflow) and not kwargs.get("reverse"):
+        return {instance.pk}
+    if sender in (EventCondition, ActionSet):
+        return {instance.workflow_id}
+    if sender is Action:
+        return set(
+            ActionSet.objects.filter(pk=instance.action_set_id).values_list(
+                "workflow_id", flat=True
+            )
+        )
+    if kwargs.get("reverse") and kwargs.get("pk_set") is not None:
+        return set(kwargs["pk_set"])  # the relation objects' side of a workflow relation
+    return None

@@ -32,6 +32,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def rules_inline(monkeypatch):
+    # The rule index's refresher thread reads committed data on a connection of
+    # its own; a test's data is not committed. Tests bring the index up to date
+    # inline (the refresher's own test turns it back on).
+    from automation import rules
+
+    monkeypatch.setattr(rules, "BACKGROUND", False)
+
+
+@pytest.fixture(autouse=True)
 def q_sync(monkeypatch):
     # django-q2 reads its settings at import: switch sync mode on the class.
     monkeypatch.setattr(Conf, "SYNC", True)

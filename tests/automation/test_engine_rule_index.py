@@ -1,5 +1,6 @@
 """The compiled rule index: lead saves do not load workflows; edits apply at once (SPEC §4.2)."""
 
+import time
 import uuid
 from types import SimpleNamespace
 
@@ -176,3 +177,112 @@ def test_it_never_keeps_an_index_compiled_from_a_rolled_back_change(make_lead, m
     lead.save()
     # The workflow is active: reloaded (its action then re-triggers it once).
     assert outcomes(wf)[:1] == [TriggerOutcome.FIRED]
+
+
+def shape(index):
+    """An index as plain comparable data: its rules, and which rules each bucket files."""
+    buckets = {
+        (fact, key): sorted(r.id for r in bucket.members)
+        for fact, found in index.by_fact.items()
+        for key, bucket in found.items()
+    }
+    return index.rules, buckets, [r.id for r in index.stoppers], index.tokens
+
+
+def test_an_edit_compiles_only_the_workflow_it_changed(make_lead, monkeypatch):
+    workflows = [make_workflow(ON_SAVE) for _ in range(5)]
+    make_lead().save()  # warms the index
+    compiled = []
+    load = rules.load_rules
+    monkeypatch.setattr(
+        rules,
+        "load_rules",
+        lambda workflows=None: (
+            compiled.append(workflows and sorted(w.pk for w in workflows)) or load(workflows)
+        ),
+    )
+    condition = EventCondition.objects.get(workflow=workflows[2])
+    condition.config = {"values": ["create", "save"]}
+    condition.save()
+    index = rules.current()
+    assert compiled[:1] == [[workflows[2].pk]]
+    assert index.rules[workflows[2].pk].conditions[0].config == {"values": ["create", "save"]}
+    assert shape(index) == shape(rules.compile_rules(index.version))
+
+
+def test_a_status_change_compiles_every_workflow(make_lead, statuses, monkeypatch):
+    make_workflow(ON_SAVE, stop_if="final_status")
+    make_lead().save()
+    statuses["FOLLOW"].final = True
+    statuses["FOLLOW"].save()
+    assert rules.current().status_flags["FOLLOW"] == (True, True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_an_index_brought_up_to_date_equals_one_compiled_whole(seed, make_lead, campaign):
+    """Random edits of every kind; after each, the refreshed index is the one a
+    fresh process would compile."""
+    import random
+
+    from leads.models import Campaign
+
+    rng = random.Random(seed)
+    other = Campaign.objects.create(name=f"Other {seed}")
+    pool = [make_workflow(ON_SAVE, objects=[campaign]) for _ in range(3)]
+    pool += [make_workflow([("DISPOSITION", {"values": ["SALE"]})], stop_if="final_status")]
+    make_lead().save()
+    for _ in range(12):
+        wf = rng.choice(pool)
+        edit = rng.randrange(8)
+        if edit == 0:
+            wf.active = not wf.active
+            wf.save()
+        elif edit == 1:
+            wf.campaigns.add(other)
+        elif edit == 2:
+            wf.campaigns.remove(campaign)
+        elif edit == 3:
+            EventCondition.objects.create(
+                workflow=wf,
+                type="LEAD_FIELDS",
+                config={"field": "state", "operator": "equals", "value": rng.choice("AB")},
+            )
+        elif edit == 4:
+            last = EventCondition.objects.filter(workflow=wf).order_by("-id").first()
+            if last is not None:
+                last.delete()
+        elif edit == 5:
+            ActionSet.objects.filter(workflow=wf).update(window="9-5")  # no signal…
+            rules.bump(workflow_ids=[wf.pk])  # …so say it, as bulk writers do
+        elif edit == 6:
+            pool.remove(wf)
+            wf.delete()
+            pool.append(make_workflow(ON_SAVE, all_campaigns=False, relation_mode="not_within"))
+        else:
+            wf.campaigns.clear()
+        index = rules.current()
+        assert shape(index) == shape(rules.compile_rules(index.version)), edit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_thread_brings_the_index_up_to_date_off_the_saves_path(make_lead, monkeypatch, request):
+    monkeypatch.setattr(rules, "BACKGROUND", True)
+    monkeypatch.setattr(rules, "CHECK_SECONDS", 0.02)
+    wf = make_workflow(ON_SAVE)
+    lead = make_lead()
+    lead.save()
+    assert wf.pk in rules.current().rules
+    request.addfinalizer(rules.stop_refresher)
+    fired = outcomes(wf)
+    assert fired
+    # Another process turns the workflow off: its token and the version move on.
+    Workflow.objects.filter(pk=wf.pk).update(active=False, rules_token=uuid.uuid4())
+    RulesVersion.objects.filter(pk=rules.CHANGED).update(token=uuid.uuid4())
+    deadline = time.monotonic() + 10
+    while wf.pk in rules._state["index"].rules and time.monotonic() < deadline:
+        time.sleep(0.02)  # the refresher thread runs on its own clock
+    with CaptureQueriesContext(connection) as captured:
+        lead.save()
+    assert wf.pk not in rules._state["index"].rules
+    assert config_queries(captured) == []  # the save itself compiled nothing
+    assert outcomes(wf) == fired  # nothing more
