@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django_q.conf import Conf
 
 from leads.models import Campaign, Lead, List, Status
@@ -25,10 +26,31 @@ STATUSES = [
 def pytest_collection_modifyitems(config, items):
     if connection.vendor == "postgresql":
         return
+    # Only what SQLite cannot do carries the marker: the engine's PostgreSQL
+    # statement (automation.records.write_sql) and its prepared plan.
     skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (CI runs these)")
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_client_settings():
+    """Plain HTTP and unhashed static URLs, for the test client and the live server.
+
+    Production settings redirect to HTTPS and want `collectstatic`'s manifest
+    (the tests of the real `make run` stack, tests/deploy/, keep them).
+    """
+    with override_settings(
+        SECURE_SSL_REDIRECT=False,
+        SESSION_COOKIE_SECURE=False,
+        CSRF_COOKIE_SECURE=False,
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)

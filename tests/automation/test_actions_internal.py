@@ -20,7 +20,7 @@ from leads.models import (
     List,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 def reread(lead):
