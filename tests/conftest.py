@@ -9,6 +9,8 @@ from django_q.conf import Conf
 
 from leads.models import Campaign, Lead, List, Status
 
+pytest_plugins = ["tests.stack"]  # demo_stack: the `make run` processes, shared by the session
+
 STATUSES = [
     # code, name, flags
     ("NEW", "New lead", {}),
