@@ -1,6 +1,7 @@
 """A small named world for every test: statuses, a campaign, lists, make_lead()."""
 
 import itertools
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -107,3 +108,13 @@ def make_lead(lead_list, statuses):
         return Lead.objects.create(**fields)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    """On SQLite, the test database is a file (not memory): the cluster tests' subprocesses open it."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3" and not db.get("TEST", {}).get("NAME"):
+        db.setdefault("TEST", {})["NAME"] = str(Path(db["NAME"]).with_name("test_crm.sqlite3"))

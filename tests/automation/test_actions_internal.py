@@ -1,4 +1,4 @@
-"""The internal executors (SPEC §4.3), run through the real runner on PostgreSQL."""
+"""The internal executors (SPEC §4.3), run through the real runner (PostgreSQL and SQLite)."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
