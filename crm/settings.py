@@ -40,12 +40,13 @@ DEBUG = envbool("DEBUG", "False")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
-# HTTPS: on by default, so that `check --deploy` of a production install has
-# nothing to say: plain-HTTP requests are redirected, cookies are Secure and
-# browsers are told (HSTS) to use HTTPS only. Behind a TLS-terminating proxy,
-# gunicorn reads X-Forwarded-Proto from the addresses in FORWARDED_ALLOW_IPS.
+# HTTPS: on by default (off by default with DEBUG on, for runserver), so that
+# `check --deploy` of a production install has nothing to say: plain-HTTP
+# requests are redirected, cookies are Secure and browsers are told (HSTS) to
+# use HTTPS only. Behind a TLS-terminating proxy, gunicorn reads
+# X-Forwarded-Proto from the addresses in FORWARDED_ALLOW_IPS.
 # `make run` (plain HTTP on 127.0.0.1) and the tests turn HTTPS off.
-HTTPS = envbool("HTTPS", "True")
+HTTPS = envbool("HTTPS", "False" if DEBUG else "True")
 SECURE_SSL_REDIRECT = HTTPS
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
