@@ -25,7 +25,8 @@ GUNICORN = [sys.executable, "-m", "gunicorn"]
 
 
 def production_env(**extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    # Not this process's environment: the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in it.
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     env.update(SECRET_KEY="x" * 20 + "-a-long-random-production-secret-key-" + "y" * 20)
     env.update(DEBUG="False", PYTHONPATH=str(REPO), **extra)
     return env
