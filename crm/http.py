@@ -49,13 +49,14 @@ reserved, multicast, unspecified or otherwise not global, unless
 `allow_private` is True or, when it is None, `settings.
 INTEGRATION_ALLOW_PRIVATE_NETWORKS` is on, or unless the URL is under one of
 `settings.INTEGRATION_ALLOWED_URLS` (URL prefixes, e.g. the demo's own
-`http://127.0.0.1:8000/demo/receiver/`): same scheme, host and port, and a path
-under the prefix's path at a segment boundary; a path with a `.` or `..`
-segment (also percent-encoded) or a backslash is never under a prefix. The connection is then made to the
-address that was checked (`_PinnedAdapter`), keeping the original Host header,
-TLS SNI and certificate hostname check, so a DNS answer that changes between
-the check and the connect (DNS rebinding) cannot redirect the request. Other
-addresses of the host are tried in turn if connecting fails. Environment
+`http://127.0.0.1:8000/demo/receiver/`): same scheme, host and port, and a
+path under the prefix's path at a segment boundary; a path with a `.` or `..`
+segment (also percent-encoded) or a backslash is never under a prefix.
+The connection is then made to the address that was checked
+(`_PinnedAdapter`), keeping the original Host header, TLS SNI and certificate
+hostname check, so a DNS answer that changes between the check and the
+connect (DNS rebinding) cannot redirect the request. Other addresses of the
+host are tried in turn if connecting fails. Environment
 proxies and .netrc are ignored (a proxy would connect on our behalf, defeating
 the check); REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE are honoured as requests would.
 
