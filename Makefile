@@ -1,4 +1,5 @@
 # Two commands: `make run` (demo on SQLite, or DATABASE_URL) and `make test`.
+# `make run ADDR=127.0.0.1:8011` serves on another port.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; python3 --version) | cksum | cut -d' ' -f1)
@@ -14,10 +15,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo on plain HTTP: its receiver on, and its URL exempt from the private-network refusal.
+ADDR ?= 127.0.0.1:8000
+DEMO_ENV = HTTPS=$${HTTPS:-False} DEMO_RECEIVER=$${DEMO_RECEIVER:-True} \
+	INTEGRATION_ALLOWED_URLS=$${INTEGRATION_ALLOWED_URLS:+$$INTEGRATION_ALLOWED_URLS,}http://$(ADDR)/demo/receiver/
+
 run: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py load_demo
-	$(PY) manage.py run_all
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(DEMO_ENV) $(PY) manage.py load_demo --addr $(ADDR)
+	@echo "Admin: http://$(ADDR)/admin/ (admin / admin). The demo's workflows act within a minute:"
+	@echo "  log http://$(ADDR)/admin/automation/logentry/  API docs http://$(ADDR)/api/v1/docs/"
+	$(DEMO_ENV) $(PY) manage.py run_all --addr $(ADDR)
 
 # Debian's Chromium for the admin's browser tests (Playwright drives it).
 browser:

@@ -47,11 +47,16 @@ Private networks: before each attempt the host is resolved and the request is
 refused if *any* address is loopback, private (RFC 1918, fc00::/7), link-local,
 reserved, multicast, unspecified or otherwise not global, unless
 `allow_private` is True or, when it is None, `settings.
-INTEGRATION_ALLOW_PRIVATE_NETWORKS` is on. The connection is then made to the
-address that was checked (`_PinnedAdapter`), keeping the original Host header,
-TLS SNI and certificate hostname check, so a DNS answer that changes between
-the check and the connect (DNS rebinding) cannot redirect the request. Other
-addresses of the host are tried in turn if connecting fails. Environment
+INTEGRATION_ALLOW_PRIVATE_NETWORKS` is on, or unless the URL is under one of
+`settings.INTEGRATION_ALLOWED_URLS` (URL prefixes, e.g. the demo's own
+`http://127.0.0.1:8000/demo/receiver/`): same scheme, host and port, and a
+path under the prefix's path at a segment boundary; a path with a `.` or `..`
+segment (also percent-encoded) or a backslash is never under a prefix.
+The connection is then made to the address that was checked
+(`_PinnedAdapter`), keeping the original Host header, TLS SNI and certificate
+hostname check, so a DNS answer that changes between the check and the
+connect (DNS rebinding) cannot redirect the request. Other addresses of the
+host are tried in turn if connecting fails. Environment
 proxies and .netrc are ignored (a proxy would connect on our behalf, defeating
 the check); REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE are honoured as requests would.
 
@@ -85,7 +90,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, quote_plus, unquote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 import idna
 import requests
@@ -227,6 +232,7 @@ class _Target:
     host: str  # ASCII (IDNA) host name or IP literal, without brackets
     port: int
     host_header: str  # what the Host header says: host[:port], as a browser would send
+    path: str = "/"  # as written in the URL (percent-encoded)
 
     @classmethod
     def parse(cls, url: str) -> _Target:
@@ -253,7 +259,22 @@ class _Target:
         default_port = 443 if scheme == "https" else 80
         bracketed = f"[{host}]" if ":" in host else host
         header = bracketed if port in (None, default_port) else f"{bracketed}:{port}"
-        return cls(scheme, host, port or default_port, header)
+        return cls(scheme, host, port or default_port, header, parts.path or "/")
+
+    def is_under(self, prefix: str) -> bool:
+        """True if this URL is under the URL prefix `prefix` (see the module docstring)."""
+        try:
+            base = _Target.parse(prefix)
+        except DestinationError:
+            return False
+        if (self.scheme, self.host, self.port) != (base.scheme, base.host, base.port):
+            return False
+        path, base_path = unquote(self.path), unquote(base.path)
+        if "\\" in path or any(segment in (".", "..") for segment in path.split("/")):
+            return False  # a server may resolve it to somewhere outside the prefix
+        if base_path.endswith("/"):
+            return path.startswith(base_path)
+        return path == base_path or path.startswith(base_path + "/")
 
 
 def _resolve(target: _Target, allow_private: bool | None) -> list[str]:
@@ -276,6 +297,9 @@ def _resolve(target: _Target, allow_private: bool | None) -> list[str]:
         why_off = "INTEGRATION_ALLOW_PRIVATE_NETWORKS is off"
     else:
         allowed, why_off = allow_private, "private networks are not allowed here"
+    if not allowed:
+        prefixes = getattr(settings, "INTEGRATION_ALLOWED_URLS", ())
+        allowed = any(target.is_under(prefix) for prefix in prefixes)
     if not allowed:
         for address in addresses:
             kind = _non_public_kind(address)

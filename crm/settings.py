@@ -40,6 +40,20 @@ DEBUG = envbool("DEBUG", "False")
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
+# HTTPS: on by default (off by default with DEBUG on, for runserver), so that
+# `check --deploy` of a production install has nothing to say: plain-HTTP
+# requests are redirected, cookies are Secure and browsers are told (HSTS) to
+# use HTTPS only. Behind a TLS-terminating proxy, gunicorn reads
+# X-Forwarded-Proto from the addresses in FORWARDED_ALLOW_IPS.
+# `make run` (plain HTTP on 127.0.0.1) and the tests turn HTTPS off.
+HTTPS = envbool("HTTPS", "False" if DEBUG else "True")
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "31536000") if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "True")
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "True")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -51,6 +65,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by the app (no CDN)
     "django_q",
     "crm",
     "leads",
@@ -59,6 +74,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the app itself, with DEBUG off too (compressed, cached forever).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -97,9 +114,19 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite is the zero-setup demo database: wait for the writer instead of
-    # failing with "database is locked" when web and workers write at once.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # SQLite is the zero-setup demo database, written by web, workers and the
+    # dispatcher at once. WAL: readers never block the writer nor it them.
+    # IMMEDIATE: a transaction takes the write lock when it begins, so it
+    # waits (up to `timeout` seconds) for the writer of the moment; a deferred
+    # one would take a read lock first and fail at once with "database is
+    # locked" when it tries to upgrade it while another writes.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": envint("SQLITE_BUSY_TIMEOUT", "20"),
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     # The ORM binds parameters client-side and never prepares. This lets the
@@ -130,7 +157,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(os.getenv("STATIC_ROOT") or BASE_DIR / "var" / "static")
+# `collectstatic` (part of `make run` and of the Docker image) writes hashed,
+# compressed copies to STATIC_ROOT; WhiteNoise serves them.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # Email: EMAIL_URL (e.g. smtp://user:pass@host:587/?tls=True, console://,
 # locmem://) or Django's console backend for local use.
@@ -143,8 +176,13 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMIN_EMAILS = envlist("ADMIN_EMAILS")
 
 # Outbound requests of INTEGRATION actions to loopback/private/link-local
-# addresses are refused unless this is on (tests and the demo turn it on).
+# addresses are refused unless this is on (tests turn it on), or unless the
+# URL starts with one of INTEGRATION_ALLOWED_URLS (the demo's own receiver).
 INTEGRATION_ALLOW_PRIVATE_NETWORKS = envbool("INTEGRATION_ALLOW_PRIVATE_NETWORKS", "False")
+INTEGRATION_ALLOWED_URLS = envlist("INTEGRATION_ALLOWED_URLS")
+# /demo/receiver/ (a webhook target that acknowledges what it is sent) answers
+# only when this is on: `make run` turns it on, a production install has no such page.
+DEMO_RECEIVER = envbool("DEMO_RECEIVER", "False")
 SMS_PROVIDER_URL = os.getenv("SMS_PROVIDER_URL", "")
 VB_PROVIDER_URL = os.getenv("VB_PROVIDER_URL", "")
 
@@ -198,6 +236,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "CRM Workflow Automation API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and Redoc from drf-spectacular-sidecar's files: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

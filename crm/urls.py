@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from automation.api import ConstantsView
 from automation.api import router as automation_router
 from automation.api_integration import router as integration_router
+from crm import demo
 from leads.api import router as leads_router
 
 # One router, so the API root lists every endpoint.
@@ -26,4 +27,5 @@ api = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api)),
+    path("demo/receiver/", demo.receiver, name="demo-receiver"),  # 404 unless DEMO_RECEIVER
 ]

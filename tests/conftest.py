@@ -1,12 +1,16 @@
 """A small named world for every test: statuses, a campaign, lists, make_lead()."""
 
 import itertools
+from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django_q.conf import Conf
 
 from leads.models import Campaign, Lead, List, Status
+
+pytest_plugins = ["tests.stack"]  # demo_stack: the `make run` processes, shared by the session
 
 STATUSES = [
     # code, name, flags
@@ -25,10 +29,31 @@ STATUSES = [
 def pytest_collection_modifyitems(config, items):
     if connection.vendor == "postgresql":
         return
+    # Only what SQLite cannot do carries the marker: the engine's PostgreSQL
+    # statement (automation.records.write_sql) and its prepared plan.
     skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (CI runs these)")
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_client_settings():
+    """Plain HTTP and unhashed static URLs, for the test client and the live server.
+
+    Production settings redirect to HTTPS and want `collectstatic`'s manifest
+    (the tests of the real `make run` stack, tests/deploy/, keep them).
+    """
+    with override_settings(
+        SECURE_SSL_REDIRECT=False,
+        SESSION_COOKIE_SECURE=False,
+        CSRF_COOKIE_SECURE=False,
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -93,3 +118,13 @@ def make_lead(lead_list, statuses):
         return Lead.objects.create(**fields)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings):
+    """On SQLite, the test database is a file (not memory): the cluster tests' subprocesses open it."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3" and not db.get("TEST", {}).get("NAME"):
+        db.setdefault("TEST", {})["NAME"] = str(Path(db["NAME"]).with_name("test_crm.sqlite3"))

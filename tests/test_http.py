@@ -397,6 +397,86 @@ def test_it_tries_the_next_address_when_one_refuses(http_server, resolve_to):
     assert outcome.ok and outcome.attempts == 1
 
 
+# --- INTEGRATION_ALLOWED_URLS: prefixes exempt from the refusal ---------------------
+
+
+RECEIVER = "http://127.0.0.1:8000/demo/receiver/"
+
+
+def test_it_sends_to_an_allowed_prefix_on_a_private_address(http_server, settings):
+    settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS = False
+    settings.INTEGRATION_ALLOWED_URLS = [http_server.url("/demo/receiver/")]
+
+    allowed = http.request("POST", http_server.url("/demo/receiver/"), allow_private=False)
+    other = http.request("POST", http_server.url("/admin/"), allow_private=False)
+
+    assert allowed.ok, allowed.reason
+    assert other.reason.startswith("blocked: 127.0.0.1 is a loopback address")
+    assert [r.path for r in http_server.requests] == ["/demo/receiver/"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        RECEIVER,
+        "http://127.0.0.1:8000/demo/receiver/",
+        "http://127.0.0.1:8000/demo/receiver/hook?x=1",
+        "HTTP://127.0.0.1:8000/demo/receiver/a/b",
+        "http://127.0.0.1:8000/demo/receiver/%41",  # an escaped letter is still under it
+    ],
+)
+def test_it_lets_urls_under_an_allowed_prefix_through(url, settings):
+    settings.INTEGRATION_ALLOWED_URLS = [RECEIVER]
+
+    assert http.check_destination(url, allow_private=False) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/demo/receiver/../admin/",  # resolved by requests or the server
+        "http://127.0.0.1:8000/demo/receiver/%2e%2e/admin/",
+        "http://127.0.0.1:8000/demo/receiver/.%2E/admin/",
+        "http://127.0.0.1:8000/demo/receiver/./",
+        "http://127.0.0.1:8000/demo/receiver/..\\admin",
+        "http://127.0.0.1:8000/demo/receiver%5C..%5Cadmin",
+        "http://127.0.0.1:8000/demo/receive",
+        "http://127.0.0.1:8000/demo/receiverX/",
+        "http://127.0.0.1:8000/demo/",
+        "http://127.0.0.1:8000/admin/",
+        "http://127.0.0.1:8001/demo/receiver/",  # another port
+        "http://127.0.0.1/demo/receiver/",  # the default port is another port
+        "https://127.0.0.1:8000/demo/receiver/",  # another scheme
+        "http://127.0.0.2:8000/demo/receiver/",  # another host
+        "http://localhost:8000/demo/receiver/",  # the same address, but not the same URL
+        "http://10.0.0.1:8000/demo/receiver/",
+        "http://127.0.0.1:8000@10.0.0.1/demo/receiver/",  # the host is 10.0.0.1
+    ],
+)
+def test_it_still_refuses_private_urls_outside_the_prefix(url, settings):
+    settings.INTEGRATION_ALLOWED_URLS = [RECEIVER]
+
+    with pytest.raises(http.Blocked):
+        http.check_destination(url, allow_private=False)
+
+
+def test_a_prefix_without_a_trailing_slash_ends_at_a_segment(settings):
+    settings.INTEGRATION_ALLOWED_URLS = ["http://127.0.0.1:8000/hooks"]
+
+    assert http.check_destination("http://127.0.0.1:8000/hooks", allow_private=False) is None
+    assert http.check_destination("http://127.0.0.1:8000/hooks/a", allow_private=False) is None
+    with pytest.raises(http.Blocked):
+        http.check_destination("http://127.0.0.1:8000/hooks-admin", allow_private=False)
+
+
+def test_a_prefix_that_is_not_a_url_allows_nothing(settings):
+    settings.INTEGRATION_ALLOWED_URLS = ["127.0.0.1:8000", "/demo/receiver/", "ftp://127.0.0.1/"]
+
+    for url in ("http://127.0.0.1:8000/", "http://127.0.0.1/demo/receiver/"):
+        with pytest.raises(http.Blocked):
+            http.check_destination(url, allow_private=False)
+
+
 # --- TLS -------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from automation.constants import EntryState
 from leads.models import Call, EmailTemplate
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 pytest_plugins = ["tests.httpserver"]
 
 

@@ -1,4 +1,4 @@
-"""The internal executors (SPEC §4.3), run through the real runner on PostgreSQL."""
+"""The internal executors (SPEC §4.3), run through the real runner (PostgreSQL and SQLite)."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -20,7 +20,7 @@ from leads.models import (
     List,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = pytest.mark.django_db
 
 
 def reread(lead):

@@ -20,7 +20,6 @@ from leads.models import Call, Lead
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.postgres,
     pytest.mark.urls("tests.automation.test_integration"),
 ]
 pytest_plugins = ["tests.httpserver"]

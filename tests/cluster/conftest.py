@@ -158,8 +158,15 @@ class Process:
 
 
 def database_url():
-    """The URL of the database this test uses (pytest-django's `test_<name>`)."""
+    """The URL of the database this test uses (pytest-django's `test_<name>`).
+
+    On SQLite the test database is a file (tests/conftest.py), in WAL mode
+    with immediate transactions like the demo's, so the subprocesses share it.
+    """
     s = connection.settings_dict
+    if s["ENGINE"] == "django.db.backends.sqlite3":
+        assert "memory" not in str(s["NAME"]), s["NAME"]
+        return f"sqlite:///{s['NAME']}"
     assert s["ENGINE"] == "django.db.backends.postgresql", s["ENGINE"]
     credentials = quote(s["USER"] or "", safe="")
     if s["PASSWORD"]:

@@ -8,7 +8,7 @@ import pytest
 from automation.constants import EntryState
 from automation.models import LogEntry
 
-pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
+pytestmark = pytest.mark.cluster
 
 ENTRIES = 1000
 

@@ -17,7 +17,7 @@ from automation.constants import EntryState
 from automation.models import Endpoint, LogEntry
 from tests import httpserver
 
-pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
+pytestmark = pytest.mark.cluster
 
 http_server = httpserver.http_server  # the fixture
 

@@ -8,7 +8,7 @@ from automation.engine import HANDOFF_LEASE
 from automation.models import Action, ActionSet, EventCondition, LogEntry, Workflow
 from leads.models import Call, Lead
 
-pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
+pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture

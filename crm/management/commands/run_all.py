@@ -18,7 +18,16 @@ class Command(BaseCommand):
     def handle(self, addr, **options):
         manage = [sys.executable, "manage.py"]
         commands = {
-            "web": [*manage, "runserver", addr, "--noreload"],
+            "web": [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "crm.wsgi",
+                "-c",
+                "deploy/gunicorn.conf.py",
+                "-b",
+                addr,
+            ],
             "workers": [*manage, "qcluster"],
             "dispatcher": [*manage, "dispatcher"],
         }

@@ -1,21 +1,33 @@
-"""Load a small, deterministic call center to click around in.
+"""Load a small, deterministic call center to click around in, and set it working.
 
 Idempotent: every object has a natural key (a name, a status code, a lead's
-phone number, a call's external id) and is created only when missing, so
-`make run` can load it on every start and an operator's edits survive.
-Leads and calls go in as a bulk import: no workflow fires for demo history.
+phone number, a call's external id, a workflow's name) and is created only
+when missing, so `make run` can load it on every start and an operator's
+edits survive. Leads and calls go in as a bulk import: no workflow fires for
+demo history.
+
+Then the demo's activity (unless --no-activity): three active workflows
+(a sale posted to the app's own demo receiver, a do-not-call request put on
+the DNC list, a no-answer put back in the hopper two minutes later inside the
+8-9 calling window) and a django-q2 schedule recording a call of each kind
+every minute (leads.demo.record_calls), the first run queued at once.
 """
 
 import random
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
 
+from automation import document
+from automation.models import Adaptor, Endpoint, Workflow
 from leads import phones
 from leads.models import (
     Call,
@@ -114,13 +126,83 @@ LEAD_COUNT = 200
 CALLED_LEADS = 90
 HOPPER_LEADS = 15
 
+RECEIVER_ENDPOINT = "Demo receiver"
+RECEIVER_PATH = "/demo/receiver/"
+SALE_ADAPTOR = "Sale payload"
+SALE_FIELDS = [
+    {"source": "id", "to": "lead_id"},
+    {"source": "first_name", "to": "first_name"},
+    {"source": "last_name", "to": "last_name"},
+    {"source": "phone_number", "to": "phone"},
+    {"source": "email", "to": "email"},
+    {"source": "state", "to": "state"},
+    {"source": "call.started_at", "to": "sold_at"},
+    {"source": "call.length", "to": "call_seconds"},
+]
+ACTIVITY_SCHEDULE = "Demo activity"
+ACTIVITY_TASK = "leads.demo.record_calls"
+WORKFLOWS = [
+    {
+        "name": "Sale: send to the partner CRM",
+        "description": "Posts every sale to the partner CRM's webhook (the demo receiver).",
+        "all_campaigns": True,
+        "events": [{"type": "DISPOSITION", "values": ["SALE"]}],
+        "action_sets": [
+            {
+                "actions": [
+                    {
+                        "type": "INTEGRATION",
+                        "config": {"endpoint": RECEIVER_ENDPOINT, "adaptor": SALE_ADAPTOR},
+                    }
+                ]
+            }
+        ],
+    },
+    {
+        "name": "Do-not-call request: add to the DNC list",
+        "description": "A lead dispositioned DNC: every phone of the lead on the global DNC list.",
+        "all_campaigns": True,
+        "events": [{"type": "DISPOSITION", "values": ["DNC"]}],
+        "action_sets": [
+            {"actions": [{"type": "DNC", "config": {"scope": "global", "phones": "all"}}]}
+        ],
+    },
+    {
+        "name": "No answer: back in the hopper in 2 minutes",
+        "description": "Retry unanswered leads soon, only 8 AM to 9 PM in the lead's time zone.",
+        "all_campaigns": True,
+        "stop_if": "final_status",
+        "skip_if_pending": True,
+        "events": [{"type": "DISPOSITION", "values": ["NA"]}],
+        "action_sets": [
+            {
+                "delay": {"mode": "fixed", "minutes": 2},
+                "window": "8-9",
+                "actions": [{"type": "HOPPER", "config": {"priority": 80}}],
+            }
+        ],
+    },
+]
+
 
 class Command(BaseCommand):
     help = (
         "Load demo data (campaigns, lists, statuses, ~200 leads, calls, an admin user). Idempotent."
     )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--addr",
+            default="127.0.0.1:8000",
+            help="host:port the web server listens on: the demo receiver's endpoint posts there",
+        )
+        parser.add_argument(
+            "--no-activity",
+            action="store_true",
+            help="load the data only: no workflows, no scheduled calls",
+        )
+
+    def handle(self, *args, addr, no_activity, **options):
         rng = random.Random(42)
         now = timezone.now()
         self.created = {}
@@ -130,8 +212,13 @@ class Command(BaseCommand):
             leads = self.leads(rng, now)
             self.calls(rng, now, leads, admin)
             self.follow_ups(rng, now, leads)
+            if not no_activity:
+                receiver = self.workflows(addr)
+                self.activity(now)
         summary = ", ".join(f"{count} {name}" for name, count in self.created.items())
         self.stdout.write(f"Demo data loaded; created {summary}.")
+        if not no_activity:
+            self.where_to_look(addr, receiver)
 
     def count(self, name, created):
         self.created[name] = self.created.get(name, 0) + int(created)
@@ -366,3 +453,59 @@ class Command(BaseCommand):
         ]
         HopperEntry.objects.bulk_create(entries)
         self.count("hopper entries", len(entries))
+
+    def workflows(self, addr):
+        """The demo receiver's endpoint (at `addr`) and adaptor, and the demo's workflows."""
+        url = f"http://{addr}{RECEIVER_PATH}"
+        endpoint, created = Endpoint.objects.get_or_create(
+            name=RECEIVER_ENDPOINT,
+            defaults={"url": url, "success_key": "ok"},
+        )
+        if endpoint.url != url:  # the web server moved: follow it
+            endpoint.url = url
+            endpoint.save(update_fields=["url"])
+        self.count("endpoints", created)
+        self.count(
+            "adaptors",
+            Adaptor.objects.get_or_create(name=SALE_ADAPTOR, defaults={"fields": SALE_FIELDS})[1],
+        )
+        for doc in WORKFLOWS:
+            missing = not Workflow.objects.filter(name=doc["name"]).exists()
+            if missing:
+                document.save(doc)
+            self.count("workflows", missing)
+        return url
+
+    def activity(self, now):
+        """Record calls every minute (a django-q2 schedule), and a first batch at once."""
+        self.count(
+            "schedules",
+            Schedule.objects.get_or_create(
+                name=ACTIVITY_SCHEDULE,
+                defaults={
+                    "func": ACTIVITY_TASK,
+                    "schedule_type": Schedule.MINUTES,
+                    "minutes": 1,
+                    "repeats": -1,
+                    "next_run": now + timedelta(minutes=1),
+                },
+            )[1],
+        )
+        # After commit: the task must see the workflows this transaction creates.
+        transaction.on_commit(lambda: async_task(ACTIVITY_TASK, task_name="demo-activity-first"))
+
+    def where_to_look(self, addr, receiver):
+        allowed = any(receiver.startswith(p) for p in settings.INTEGRATION_ALLOWED_URLS)
+        self.stdout.write(
+            f"Demo activity: a sale, a do-not-call and a no-answer call are recorded every "
+            f"minute (the first right after the workers start). Watch the workflows act at\n"
+            f"  http://{addr}/admin/automation/logentry/  (log in as admin)\n"
+            f"  http://{addr}/admin/automation/workflow/"
+        )
+        if not (settings.DEMO_RECEIVER and allowed):
+            self.stdout.write(
+                self.style.WARNING(
+                    f"The sales webhook will fail: set DEMO_RECEIVER=True and add {receiver} to "
+                    "INTEGRATION_ALLOWED_URLS (make run does both)."
+                )
+            )
