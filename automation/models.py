@@ -10,7 +10,6 @@ and the log at once), Notification (loop conflicts), Endpoint/Adaptor
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -28,17 +27,15 @@ from automation.constants import (
     TriggerOutcome,
     Window,
 )
-from automation.schema import ConfigError
 from leads.models import (
     Campaign,
     EmailTemplate,
     InboundNumber,
     Lead,
     List,
-    NamedManager,
-    NamedModel,
     Queue,
 )
+from leads.named import NamedManager, NamedModel
 
 
 class Workflow(models.Model):
@@ -87,7 +84,7 @@ class Workflow(models.Model):
     modified_at = models.DateTimeField(auto_now=True)
     # A new token whenever what the rule index compiles of it changes (its
     # settings, conditions, action sets, actions, relations): a process
-    # compiles again only the workflows whose token moved (automation.rules).
+    # compiles again only the workflows whose token moved (automation.engine.rules).
     rules_token = models.UUIDField(default=uuid.uuid4, editable=False)
 
     objects = NamedManager()
@@ -112,42 +109,6 @@ class Workflow(models.Model):
     def relation_objects(self):
         return getattr(self, self.RELATION_FIELDS[self.relation]).all()
 
-    def clean(self):
-        from automation import events
-        from automation.schema import ConfigError
-
-        errors = {}
-        days = self.schedule_days
-        if not isinstance(days, list) or any(
-            isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 6 for d in days
-        ):
-            errors["schedule_days"] = "Days are a list of 0 (Monday) … 6 (Sunday)."
-        try:
-            self.stop_filter = events.validate_filter(self.stop_filter)
-        except ConfigError as exc:
-            errors["stop_filter"] = "; ".join(f"{p}: {m}" for p, m in exc.errors.items())
-        if (
-            self.stop_if == StopIf.LEAD_FILTER
-            and not self.stop_filter
-            and "stop_filter" not in errors
-        ):
-            errors["stop_filter"] = "Stop if 'Advanced Lead Filter' needs at least one condition."
-        if self.pk and self.schedule_enabled:
-            from automation import timing
-
-            never = [
-                f"action set {i + 1} ({w})"
-                for i, w in enumerate(self.action_sets.values_list("window", flat=True))
-                if not timing.windows_overlap(w, self.schedule_window)
-            ]
-            if never:
-                errors["schedule_window"] = (
-                    f"The schedule {self.schedule_window} never overlaps {', '.join(never)}: "
-                    "those actions could never run."
-                )
-        if errors:
-            raise ValidationError(errors)
-
     def reenable(self):
         """An operator turns a loop-disabled workflow back on: the loop count starts again."""
         self.active = True
@@ -160,7 +121,7 @@ class Workflow(models.Model):
 
 
 class EventCondition(models.Model):
-    """One event condition; `config` is validated by its type's schema (automation.events)."""
+    """One event condition; `config` is validated by its type's schema (automation.engine.events)."""
 
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=20, choices=EventType)
@@ -173,23 +134,6 @@ class EventCondition(models.Model):
 
     def __str__(self):
         return f"{self.get_type_display()} {self.config}"
-
-    def clean(self):
-        from automation import events
-
-        self.config = clean_config(events.validate, self.type, self.config)
-
-
-def clean_config(validate, type_, config):
-    """Validate a config with its type's schema; errors keyed `config` with each path."""
-    from automation.schema import ConfigError
-
-    try:
-        return validate(type_, config, "config")
-    except ConfigError as exc:
-        raise ValidationError(
-            {"config": [f"{path}: {message}" for path, message in exc.errors.items()]}
-        ) from None
 
 
 class ActionSet(models.Model):
@@ -215,35 +159,9 @@ class ActionSet(models.Model):
     def __str__(self):
         return f"{self.workflow} · set {self.position + 1}"
 
-    def clean(self):
-        from automation import timing
-
-        errors = {}
-        if self.delay_mode == DelayMode.LEAD_FIELD and not self.delay_field:
-            errors["delay_field"] = "Name the lead date field the delay is relative to."
-        elif self.delay_field:
-            from automation.events import check_field_name
-
-            try:
-                check_field_name(self.delay_field)
-            except ValueError as exc:
-                errors["delay_field"] = str(exc)
-        workflow = getattr(self, "workflow", None) if self.workflow_id else None
-        if (
-            workflow
-            and workflow.schedule_enabled
-            and not timing.windows_overlap(self.window, workflow.schedule_window)
-        ):
-            errors["window"] = (
-                f"The window {self.window} never overlaps the workflow's schedule "
-                f"{workflow.schedule_window}: these actions could never run."
-            )
-        if errors:
-            raise ValidationError(errors)
-
 
 class Action(models.Model):
-    """One action; `config` is validated by its type's executor (automation.actions)."""
+    """One action; `config` is validated by its type's executor (automation.execution.actions)."""
 
     action_set = models.ForeignKey(ActionSet, on_delete=models.CASCADE, related_name="actions")
     type = models.CharField(
@@ -262,11 +180,6 @@ class Action(models.Model):
     def __str__(self):
         return f"{self.get_type_display()} {self.config}"
 
-    def clean(self):
-        from automation import actions
-
-        self.config = clean_config(actions.validate, self.type, self.config)
-
 
 class Trigger(models.Model):
     """A workflow whose conditions matched an occurrence, and what became of it."""
@@ -278,7 +191,7 @@ class Trigger(models.Model):
     # workers do it at once). Django still deletes a workflow's triggers and
     # entries with it; what a save wrote from a stale rule index just as the
     # workflow was deleted goes too: by a task queued when the deletion commits
-    # (automation.tasks.purge_deleted_workflow), and by the runner if due first.
+    # (automation.execution.tasks.purge_deleted_workflow), and by the runner if due first.
     workflow = models.ForeignKey(
         Workflow,
         on_delete=models.CASCADE,
@@ -327,18 +240,6 @@ class LogEntryQuerySet(models.QuerySet):
             lease_until=None,
         )
         return count, leads
-
-    def run_now(self, now=None):
-        """Make the pending entries among these due now and hand them to workers."""
-        from django.db import transaction
-
-        from automation import tasks
-
-        now = now or timezone.now()
-        ids = list(self.unexecuted().values_list("pk", flat=True))
-        self.model.objects.filter(pk__in=ids).update(due_at=now, lease_until=None)
-        transaction.on_commit(lambda: tasks.enqueue(ids))
-        return len(ids)
 
 
 class LogEntry(models.Model):
@@ -468,7 +369,7 @@ class Notification(models.Model):
 
 
 class RulesVersion(models.Model):
-    """A single row whose token changes whenever a rule changes (see automation.rules).
+    """A single row whose token changes whenever a rule changes (see automation.engine.rules).
 
     A fresh random token per change, not a counter: a change that rolls back
     leaves its number to be reused by the next change, and a process that
@@ -572,23 +473,6 @@ class Endpoint(UsedByActions):
     )
     active = models.BooleanField(default=True)
 
-    def clean(self):
-        from automation.actions import integration
-
-        errors = {}
-        for name, check in (
-            ("headers", integration.clean_headers),
-            ("auth_query", integration.clean_auth_query),
-        ):
-            try:
-                setattr(self, name, check(getattr(self, name)))
-            except ConfigError as exc:
-                errors[name] = [f"{p}: {m}" for p, m in exc.errors.items()]
-        if self.success_value and not self.success_key.strip():
-            errors["success_value"] = "Name the success key whose value this is."
-        if errors:
-            raise ValidationError(errors)
-
 
 class Adaptor(UsedByActions):
     """What an INTEGRATION action sends: source fields mapped to destination keys.
@@ -600,13 +484,3 @@ class Adaptor(UsedByActions):
     config_key = "adaptor"
 
     fields = models.JSONField(default=list, blank=True)
-
-    def clean(self):
-        from automation.actions import integration
-
-        try:
-            self.fields = integration.clean_adaptor_fields(self.fields)
-        except ConfigError as exc:
-            raise ValidationError(
-                {"fields": [f"{p}: {m}" for p, m in exc.errors.items()]}
-            ) from None

@@ -1,10 +1,7 @@
 """The CRM domain (SPEC §3): what workflows react to and act on."""
 
-import contextvars
 import copy
 import zoneinfo
-from contextlib import contextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,7 +12,9 @@ from django.db.models import Q
 from django.utils.timezone import now
 from django.utils.timezone import now as timezone_now
 
-from leads import phones
+from leads import fields, phones
+from leads.changes import about_call
+from leads.named import NamedModel
 
 
 def validate_zone(value):
@@ -32,30 +31,6 @@ def validate_phone(value):
         phones.to_e164(value)
     except phones.InvalidPhone as exc:
         raise ValidationError(str(exc)) from None
-
-
-class NamedManager(models.Manager):
-    def get_by_natural_key(self, name):
-        return self.get(name=name)
-
-
-class NamedModel(models.Model):
-    """An object people name, and the workflow document names by that name
-    (Appendix A: natural keys): unique, ordered by it, shown as it."""
-
-    name = models.CharField(max_length=100, unique=True)
-
-    objects = NamedManager()
-
-    class Meta:
-        abstract = True
-        ordering = ["name"]
-
-    def __str__(self):
-        return self.name
-
-    def natural_key(self):
-        return (self.name,)
 
 
 class Campaign(NamedModel):
@@ -219,16 +194,8 @@ class Lead(models.Model):
     modified_at = models.DateTimeField(auto_now=True)
 
     # Fields a workflow condition or FIELD action may name (plus custom fields).
-    CONDITION_FIELDS = (
-        "id", "list", "status", "first_name", "last_name", "phone_number", "alt_phone",
-        "email", "address1", "address2", "city", "state", "postal_code", "country",
-        "timezone", "called_count", "last_called_at", "owner", "submitted_by",
-        "created_at", "modified_at",
-    )  # fmt: skip
-    WRITABLE_FIELDS = (
-        "first_name", "last_name", "alt_phone", "email", "address1", "address2", "city",
-        "state", "postal_code", "country", "called_count", "last_called_at", "submitted_by",
-    )  # fmt: skip
+    CONDITION_FIELDS = fields.CONDITION_FIELDS
+    WRITABLE_FIELDS = fields.WRITABLE_FIELDS
 
     class Meta:
         indexes = [
@@ -466,35 +433,6 @@ class Call(models.Model):
             with about_call(self, redisposed=True, previous_disposition=previous):
                 lead.save()
         return previous
-
-
-@dataclass(frozen=True)
-class CallChange:
-    """The call a lead save is about: recorded (Call.record) or dispositioned
-    again after the fact (Call.set_disposition, `redisposed`)."""
-
-    call: Call
-    redisposed: bool = False
-    previous_disposition: str | None = None
-
-
-_call_change = contextvars.ContextVar("call_change", default=None)
-
-
-@contextmanager
-def about_call(call, redisposed=False, previous_disposition=None):
-    """Lead saves inside this block are about `call` (leads.signals reads it)."""
-    token = _call_change.set(CallChange(call, redisposed, previous_disposition))
-    try:
-        yield
-    finally:
-        _call_change.reset(token)
-
-
-def call_change_for(lead):
-    """The CallChange the current save of `lead` is about, or None."""
-    change = _call_change.get()
-    return change if change is not None and change.call.lead_id == lead.pk else None
 
 
 class CallbackRecipient(models.TextChoices):

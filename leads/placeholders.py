@@ -10,6 +10,8 @@ import re
 
 from django.core.exceptions import ValidationError
 
+from leads.fields import CONDITION_FIELDS
+
 TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 NAME = re.compile(r"^(?:call\.|workflow\.)?[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -40,14 +42,12 @@ def names(text):
 
 
 def known(name, custom_field_names=()):
-    from leads.models import Lead
-
     if name.startswith("call."):
         return name[5:] in CALL_FIELDS
     if name.startswith("workflow."):
         return name[9:] in WORKFLOW_FIELDS
     return (
-        name in Lead.CONDITION_FIELDS
+        name in CONDITION_FIELDS
         or name in ("status_name", "list_name", "campaign")
         or (name in custom_field_names)
     )

@@ -15,8 +15,8 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
-from automation import rules
 from automation.constants import EntryState, TriggerOutcome
+from automation.engine import rules
 from automation.models import (
     Action,
     ActionSet,

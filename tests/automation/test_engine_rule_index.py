@@ -9,8 +9,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from automation import rules
 from automation.constants import TriggerOutcome
+from automation.engine import rules
 from automation.models import ActionSet, EventCondition, RulesVersion, Workflow
 from leads.models import Call, Status
 from tests.automation.engine_helpers import (  # noqa: F401

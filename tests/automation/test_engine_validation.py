@@ -3,6 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from automation.document import rows
 from automation.models import Action, ActionSet, EventCondition, Workflow
 from leads.models import EmailTemplate
 
@@ -16,7 +17,7 @@ def workflow(statuses):
 
 def errors_of(obj):
     with pytest.raises(ValidationError) as exc:
-        obj.full_clean()
+        rows.full_clean(obj)
     return exc.value.message_dict
 
 
@@ -158,7 +159,7 @@ def test_it_reports_every_bad_key_at_once(workflow):
 )
 def test_it_cleans_a_good_event_condition(workflow, type_, config, cleaned):
     condition = EventCondition(workflow=workflow, type=type_, config=config)
-    condition.full_clean()
+    rows.full_clean(condition)
     assert condition.config == cleaned
 
 
@@ -216,7 +217,7 @@ def test_it_accepts_a_good_action(workflow):
     EmailTemplate.objects.create(name="Welcome", subject="Hi {first_name}", body="Hello")
     aset = ActionSet.objects.create(workflow=workflow)
     action = Action(action_set=aset, type="EMAIL", config={"template": "Welcome"})
-    action.full_clean()
+    rows.full_clean(action)
     assert action.config == {"template": "Welcome"}
 
 
@@ -252,13 +253,13 @@ def test_it_rejects_a_window_that_never_overlaps_the_schedule(workflow):
             "these actions could never run."
         ]
     }
-    ActionSet(workflow=workflow, window="12-9").full_clean()  # 17:00–21:00 is shared
+    rows.full_clean(ActionSet(workflow=workflow, window="12-9"))  # 17:00–21:00 is shared
 
 
 def test_it_ignores_the_schedule_window_while_the_schedule_is_off(workflow):
     workflow.schedule_window = "5-9"
     workflow.save()
-    ActionSet(workflow=workflow, window="9-5").full_clean()
+    rows.full_clean(ActionSet(workflow=workflow, window="9-5"))
 
 
 # --- Workflows -----------------------------------------------------------------------
@@ -325,5 +326,5 @@ def test_it_accepts_and_cleans_a_good_workflow(statuses):
         schedule_days=[0, 1, 2, 3, 4],
         perform_action_on=30,
     )
-    wf.full_clean()
+    rows.full_clean(wf)
     assert wf.stop_filter == [{"field": "state", "operator": "equals", "value": "CA"}]

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from automation.conditions import (
+from automation.constants import Operator
+from automation.engine.conditions import (
     OPERATORS,
     as_datetime,
     as_number,
@@ -15,7 +16,6 @@ from automation.conditions import (
     prepare,
     validate_condition_value,
 )
-from automation.constants import Operator
 
 NAN = float("nan")
 INF = float("inf")

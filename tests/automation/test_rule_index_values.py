@@ -7,17 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from automation import conditions
-from automation.occurrences import Occurrence
-from automation.rules import (
-    BOUNDS,
-    Bucket,
-    Condition,
-    Rule,
-    actual_keys,
-    constant_keys,
-    discriminator,
-)
+from automation.engine import conditions
+from automation.engine.buckets import BOUNDS, Bucket, actual_keys, constant_keys, discriminator
+from automation.engine.occurrences import Occurrence
+from automation.engine.rules import Condition, Rule
 from leads.models import Lead
 
 BOUND_OPERATORS = [str(op) for op in BOUNDS]
@@ -160,7 +153,7 @@ def test_it_finds_prefix_and_bound_rules_by_the_leads_value(operator, value, hit
 def test_an_indexed_workflow_fires_exactly_when_equals_holds(
     make_lead, campaign, stored, condition_value, fires
 ):
-    from automation import rules
+    from automation.engine import rules
     from automation.models import ActionSet, EventCondition, Trigger, Workflow
 
     rules.invalidate()

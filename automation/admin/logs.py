@@ -17,9 +17,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from automation import admin_views
-from automation.admin_views import EstimatedCountPaginator, LeadIdFilter, date_range_filter
+from automation.admin import views as admin_views
+from automation.admin.views import EstimatedCountPaginator, LeadIdFilter, date_range_filter
 from automation.constants import EntryState
+from automation.execution import tasks
 from automation.models import LogEntry, Notification, Trigger
 from leads.admin import LeadAdmin
 from leads.models import Lead
@@ -244,7 +245,7 @@ class LogEntryAdmin(ReadOnlyLogAdmin):
 
     @admin.action(permissions=["flush"], description="Run selected pending actions now")
     def run_now(self, request, queryset):
-        count = queryset.run_now()
+        count = tasks.run_now(queryset)
         if count:
             self.message_user(
                 request,

@@ -12,15 +12,17 @@
 import re
 
 from django import forms
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from automation import actions, events
 from automation.constants import ACTION_TYPES, CONNECT_WORKFLOW_EVENTS, Operator, Relation
-from automation.models import Action, EventCondition, Workflow
-from automation.schema import ConfigError, MultiChoice, RefList
+from automation.document.rows import CheckedModelForm
+from automation.document.schema import ConfigError, MultiChoice, RefList
+from automation.engine import events
+from automation.execution import actions
+from automation.models import Action, ActionSet, EventCondition, Workflow
 from leads.models import Lead
 
 SEP = "__"
@@ -185,18 +187,6 @@ class TypedConfigForm(forms.ModelForm):
             message = f"{rest.lstrip('.')}: {message}"
         return config_field_name(type_code, name), message
 
-    def _update_errors(self, errors):
-        # Model.clean() validates `config` again; what our clean() reported
-        # already sits next to its field, so drop the duplicate (and a `config`
-        # key there is no form field for).
-        if hasattr(errors, "error_dict") and "config" in errors.error_dict:
-            config_errors = errors.error_dict.pop("config")
-            if not self._config_reported:
-                errors.error_dict.setdefault(NON_FIELD_ERRORS, []).extend(config_errors)
-            if not errors.error_dict:
-                return
-        super()._update_errors(errors)
-
 
 class EventConditionForm(TypedConfigForm):
     registry = events.EVENTS
@@ -359,7 +349,7 @@ class StopFilterField(forms.Field):
         return self.to_python(data) != self.to_python(filter_rows(initial or []))
 
 
-class WorkflowForm(forms.ModelForm):
+class WorkflowForm(CheckedModelForm, forms.ModelForm):
     schedule_days = forms.TypedMultipleChoiceField(
         choices=DAYS,
         coerce=int,
@@ -400,6 +390,15 @@ class WorkflowForm(forms.ModelForm):
                         f"chosen. Clear them, or set the relation to {Relation(other).label}.",
                     )
         return cleaned
+
+
+class ActionSetForm(CheckedModelForm, forms.ModelForm):
+    class Meta:
+        model = ActionSet
+        fields = [
+            "workflow", "position", "delay_mode", "delay_days", "delay_hours", "delay_minutes",
+            "delay_field", "delay_direction", "window",
+        ]  # fmt: skip
 
 
 # --- Small forms of the admin's own pages ------------------------------------

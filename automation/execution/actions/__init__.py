@@ -1,7 +1,8 @@
 """The registry of the 12 action types: label → executor (config schema + behaviour)."""
 
-from automation.actions.integration import Integration
-from automation.actions.internal import (
+from automation.document.schema import ConfigError
+from automation.execution.actions.integration import Integration
+from automation.execution.actions.internal import (
     CallbackAction,
     CallbackUpdate,
     Dnc,
@@ -11,8 +12,7 @@ from automation.actions.internal import (
     Revenue,
     StatusChange,
 )
-from automation.actions.messaging import Email, Sms, VoiceBroadcast
-from automation.schema import ConfigError
+from automation.execution.actions.messaging import Email, Sms, VoiceBroadcast
 
 EXECUTORS = {
     executor.type: executor()

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from automation.conditions import as_datetime
 from automation.constants import WINDOW_HOURS, DelayMode, Direction, Window
+from automation.engine.conditions import as_datetime
 
 ALL_DAYS = tuple(range(7))  # 0 = Monday … 6 = Sunday
 # Two daily windows that overlap meet within a few rounds; more means they never do.

@@ -30,8 +30,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from automation import tasks
 from automation.constants import EntryState
+from automation.engine import handoff
 from automation.models import LogEntry
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 DISPATCH_LEASE = timedelta(seconds=60)
 CLAIM_LIMIT = 1000
 MAX_BACKLOG = 400
-HOPPER_SWEEP_SECONDS = 5  # django-q2 tasks (each holds up to tasks.BATCH entries)
+HOPPER_SWEEP_SECONDS = 5  # django-q2 tasks (each holds up to handoff.BATCH entries)
 
 
 def recover(now=None):
@@ -65,7 +65,7 @@ def claim(now=None, limit=CLAIM_LIMIT):
         )
         if ids:
             LogEntry.objects.filter(pk__in=ids).update(lease_until=now + DISPATCH_LEASE)
-            transaction.on_commit(lambda: tasks.enqueue(ids))
+            handoff.at_commit(ids)
     return ids
 
 
@@ -83,7 +83,7 @@ def dispatch_once(now=None):
     room = MAX_BACKLOG - backlog()
     if room <= 0:
         return []
-    return claim(now, limit=min(CLAIM_LIMIT, room * tasks.BATCH))
+    return claim(now, limit=min(CLAIM_LIMIT, room * handoff.BATCH))
 
 
 def sweep_hopper():

@@ -11,11 +11,12 @@ import zoneinfo
 from django.conf import settings
 from django.utils import timezone
 
-from automation import engine, gates, records, rules, timing
 from automation.constants import EntryState
-from automation.events import EVENTS
-from automation.occurrences import Occurrence, call_data, field_value
-from automation.schema import ConfigError
+from automation.document.schema import ConfigError
+from automation.engine import gates, records, rules, timing
+from automation.engine import handler as engine
+from automation.engine.events import EVENTS
+from automation.engine.occurrences import Occurrence, call_data, field_value
 
 
 def simulated_occurrence(lead, facts, now):

@@ -8,10 +8,8 @@ lead save only looks at workflows that could possibly match.
 
 import re
 
-from automation import conditions
 from automation.constants import EventType, Operator
-from automation.occurrences import field_value
-from automation.schema import (
+from automation.document.schema import (
     Any,
     Choice,
     ConfigError,
@@ -22,6 +20,8 @@ from automation.schema import (
     StrList,
     join,
 )
+from automation.engine import conditions
+from automation.engine.occurrences import field_value
 from leads.models import CallType, TermReason
 from leads.placeholders import CALL_FIELDS
 

@@ -10,13 +10,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from automation.actions import integration
+from automation.document.rows import CheckedModelForm
+from automation.document.schema import ConfigError
+from automation.execution.actions import integration
 from automation.models import Adaptor, Endpoint
-from automation.schema import ConfigError
 from leads.models import Lead
 
 
-class EndpointForm(forms.ModelForm):
+class EndpointForm(CheckedModelForm, forms.ModelForm):
     # Declared to say what a URL typed without a scheme means: https.
     url = forms.URLField(max_length=1000, assume_scheme="https", label="URL")
     secret = forms.CharField(
@@ -158,8 +159,15 @@ class EndpointAdmin(UsedByActionsAdmin):
         )
 
 
+class AdaptorForm(CheckedModelForm, forms.ModelForm):
+    class Meta:
+        model = Adaptor
+        fields = ["name", "fields"]
+
+
 @admin.register(Adaptor)
 class AdaptorAdmin(UsedByActionsAdmin):
+    form = AdaptorForm
     list_display = ["name"]
     search_fields = ["name"]
     readonly_fields = ["test_link", "used_by_workflows"]

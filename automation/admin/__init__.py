@@ -1,0 +1,3 @@
+"""The workflow admin: one module per screen family, each registering its own."""
+
+from automation.admin import integration, logs, workflows  # noqa: F401
