@@ -3,8 +3,7 @@
 Every receiver runs inside the transaction of the change (the models' save()
 and delete() open one), so trigger records and pending actions commit or roll
 back with it. Queryset `update()` and `bulk_create()` (a bulk import) send no
-signals and fire no workflows; `automation.engine.occurrences.silenced()` mutes
-single saves too.
+signals and fire no workflows.
 """
 
 from django.db.models.signals import post_delete, post_save

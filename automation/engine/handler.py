@@ -40,7 +40,7 @@ from automation.constants import (
     TriggerOutcome,
 )
 from automation.engine import gates, handoff, records, rules, timing
-from automation.engine.occurrences import field_value, jsonable, quiet
+from automation.engine.occurrences import field_value, jsonable
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,6 @@ HANDOFF_LEASE = timedelta(seconds=30)
 
 def handle(occ, lead):
     """Evaluate every workflow in scope against one occurrence. Returns the new entries' ids."""
-    if quiet.get():
-        return []
     index = rules.current()
     if not index.rules:
         return []

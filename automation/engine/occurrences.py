@@ -18,7 +18,6 @@ from datetime import date, datetime
 from decimal import Decimal
 
 causing_chain = contextvars.ContextVar("causing_chain", default=())
-quiet = contextvars.ContextVar("quiet", default=False)
 
 
 @contextmanager
@@ -29,16 +28,6 @@ def caused_by(chain):
         yield
     finally:
         causing_chain.reset(token)
-
-
-@contextmanager
-def silenced():
-    """Changes inside this block fire no workflows (bulk import)."""
-    token = quiet.set(True)
-    try:
-        yield
-    finally:
-        quiet.reset(token)
 
 
 CALL_DATA = (

@@ -82,12 +82,6 @@ def _hours(window: str) -> tuple[int, int]:
         raise ValueError(f"unknown window {window!r}") from None
 
 
-def in_window(local_dt: datetime, window: str) -> bool:
-    """Is this local wall-clock time inside the window (start included, end excluded)?"""
-    start, end = _hours(window)
-    return start <= local_dt.hour < end
-
-
 def windows_overlap(window_a: str, window_b: str) -> bool:
     """Do two daily windows share any hour? (Otherwise a due time never exists.)"""
     start_a, end_a = _hours(window_a)

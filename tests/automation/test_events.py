@@ -12,7 +12,6 @@ import pytest
 from django.utils import timezone
 
 from automation.constants import EntryState, TriggerOutcome
-from automation.engine.occurrences import silenced
 from automation.models import LogEntry, Trigger
 from leads.models import Call, Callback, HopperEntry, HopperState, Lead
 from tests.automation.engine_helpers import (  # noqa: F401
@@ -601,17 +600,3 @@ def test_it_reads_a_date_custom_field_condition(make_lead):
     assert fired(wf, soon) == 1
     assert fired(wf, late) == 0
     assert fired(wf, odd) == 0
-
-
-def test_it_fires_nothing_for_changes_made_silenced(make_lead, statuses, campaign):
-    wf = make_workflow(
-        [("LEAD_ACTION", {"values": ["create", "save", "delete"]})],
-    )
-    with silenced():
-        lead = make_lead()
-        lead.save()
-        record(lead, statuses, "SALE")
-        Callback.objects.create(lead=lead, due_at=timezone.now())
-        lead.delete()
-    assert outcomes(wf) == []
-    assert not LogEntry.objects.exists()
