@@ -54,7 +54,7 @@ def main():
         ("first page, no filter", base),
         (
             "workflow + 7-day date range",
-            f"{base}?workflow__id__exact={first['workflow_id']}&created_at_from={week_ago}&created_at_to={day}",
+            f"{base}?workflow={first['workflow_id']}&created_at_from={week_ago}&created_at_to={day}",
         ),
         ("one lead (lead ID filter)", f"{base}?lead={first['lead_id']}"),
         ("action type + state", f"{base}?action_type__exact=FIELD&state__exact=pending"),

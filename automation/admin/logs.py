@@ -18,7 +18,12 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from automation.admin import views as admin_views
-from automation.admin.views import EstimatedCountPaginator, LeadIdFilter, date_range_filter
+from automation.admin.views import (
+    EstimatedCountPaginator,
+    LeadIdFilter,
+    WorkflowIdFilter,
+    date_range_filter,
+)
 from automation.constants import EntryState
 from automation.execution import tasks
 from automation.models import LogEntry, Notification, Trigger
@@ -113,7 +118,7 @@ class LogEntryAdmin(ReadOnlyLogAdmin):
     list_filter = [
         date_range_filter("created_at", "date created"),
         LeadIdFilter,
-        "workflow",
+        WorkflowIdFilter,
         "list",
         "action_type",
         "state",
@@ -284,7 +289,7 @@ class TriggerAdmin(ReadOnlyLogAdmin):
     list_filter = [
         date_range_filter("occurred_at", "date"),
         LeadIdFilter,
-        "workflow",
+        WorkflowIdFilter,
         "outcome",
     ]
     list_select_related = ["workflow"]

@@ -229,10 +229,8 @@ class WorkflowAdmin(admin.ModelAdmin):
                 ),
                 pending_count=admin_views.pending_count(entries),
                 can_flush=request.user.has_perm("automation.change_logentry"),
-                logs_url=reverse("admin:automation_logentry_changelist")
-                + f"?workflow__id__exact={obj.pk}",
-                triggers_url=reverse("admin:automation_trigger_changelist")
-                + f"?workflow__id__exact={obj.pk}",
+                logs_url=reverse("admin:automation_logentry_changelist") + f"?workflow={obj.pk}",
+                triggers_url=reverse("admin:automation_trigger_changelist") + f"?workflow={obj.pk}",
                 flush_url=reverse("admin:automation_logentry_flush") + f"?workflow={obj.pk}",
                 add_action_set_url=reverse("admin:automation_actionset_add")
                 + f"?workflow={obj.pk}",

@@ -257,7 +257,9 @@ class Ref(Field):
         return {"choices": lambda: blank + [(k, str(o)) for k, o in self.objects()]}
 
     def objects(self):
-        return [(getattr(o, self.key), o) for o in self.model.objects.all()[:1000]]
+        """Every object, by its key: a choice that is not offered cannot be kept
+        (a silent cap would show a stored reference as blank and drop it on save)."""
+        return [(getattr(o, self.key), o) for o in self.model.objects.order_by(self.key)]
 
 
 class RefList(Ref):

@@ -66,7 +66,23 @@ def test_it_filters_by_list_action_type_state_and_workflow(
     assert ids(admin_client_.get(LIST, {"list__id__exact": other_list.pk})) == [b.pk]
     assert ids(admin_client_.get(LIST, {"action_type__exact": "STATUS"})) == [a.pk]
     assert ids(admin_client_.get(LIST, {"state__exact": "succeeded"})) == [b.pk]
-    assert ids(admin_client_.get(LIST, {"workflow__id__exact": second.pk})) == [b.pk]
+    assert ids(admin_client_.get(LIST, {"workflow": second.pk})) == [b.pk]
+
+
+def test_its_workflow_filter_reads_no_list_of_workflows(
+    admin_client_, make_lead, make_workflow, make_entry
+):
+    for _ in range(3):
+        make_entry(make_lead(), make_workflow())
+    with CaptureQueriesContext(connection) as queries:
+        page = admin_client_.get(LIST)
+    every_workflow = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith('SELECT "automation_workflow"."id"') and "WHERE" not in q["sql"]
+    ]
+    assert every_workflow == []
+    assert 'name="workflow"' in page.content.decode()
 
 
 def test_it_never_counts_the_whole_log(admin_client_, make_lead, make_workflow, make_entry):
@@ -210,7 +226,7 @@ def test_the_logs_tab_shows_recent_entries_and_links_to_the_list(
     ).content.decode()
     assert 'data-tab="logs"' in html
     assert reverse("admin:automation_logentry_change", args=[entry.pk]) in html
-    assert f"{LIST}?workflow__id__exact={workflow.pk}" in html
+    assert f"{LIST}?workflow={workflow.pk}" in html
 
 
 def test_triggers_filter_by_outcome(admin_client_, make_lead, make_workflow, make_entry):

@@ -256,3 +256,16 @@ def test_a_workflow_with_its_campaign_deleted_still_opens(
         ).status_code
         == 200
     )
+
+
+def test_a_reference_dropdown_offers_every_object(db):
+    """No silent cap: a stored reference past the first thousand stays choosable."""
+    from automation.admin.forms import ActionForm
+    from leads.models import EmailTemplate
+
+    EmailTemplate.objects.bulk_create(
+        EmailTemplate(name=f"T{n:04d}", subject="Hi", body="Hello") for n in range(1_001)
+    )
+    form = ActionForm.with_schema_fields()()
+    choices = [value for value, _ in form.fields["EMAIL__template"].choices]
+    assert "T1000" in choices and len([c for c in choices if c]) == 1_001
