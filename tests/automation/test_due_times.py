@@ -13,6 +13,7 @@ import time_machine
 
 from automation.constants import EntryState, TriggerOutcome
 from automation.engine import handler as engine
+from automation.engine import handoff
 from automation.models import Trigger
 from leads.models import Lead
 from tests.automation.engine_helpers import (  # noqa: F401
@@ -71,10 +72,9 @@ def test_it_makes_an_immediate_entry_due_now_with_a_short_lease(at, make_lead):
 def test_it_hands_immediate_entries_to_workers_on_commit(
     at, make_lead, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from automation.execution import tasks
 
     enqueued = []
-    monkeypatch.setattr(tasks, "enqueue", lambda ids: enqueued.append(list(ids)))
+    monkeypatch.setattr(handoff, "enqueue", lambda ids: enqueued.append(list(ids)))
     at(NOON_LA)
     wf = make_workflow(
         ON_CREATE,

@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from automation.engine import handler as engine
-from automation.execution import tasks
+from automation.engine import handoff
 from automation.models import LogEntry, Trigger
 from leads.models import Call, Callback, Lead
 from tests.automation.engine_helpers import entries, fresh_rules, make_workflow  # noqa: F401
@@ -21,7 +21,7 @@ class Boom(Exception):
 def enqueued(monkeypatch):
     """Entry ids handed to django-q2 (after a commit)."""
     handed = []
-    monkeypatch.setattr(tasks, "enqueue", lambda ids: handed.extend(ids))
+    monkeypatch.setattr(handoff, "enqueue", lambda ids: handed.extend(ids))
     return handed
 
 

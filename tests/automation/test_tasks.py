@@ -1,5 +1,6 @@
 from django.db import connection
 
+from automation.engine import handoff
 from automation.execution import runner, tasks
 from automation.models import Action, LogEntry, Workflow
 
@@ -106,7 +107,7 @@ def test_a_task_runs_one_external_entry_and_hands_on_the_others_one_per_task(
         make_entry(lead, action_type="EMAIL", config={"template": "Welcome"}) for _ in range(3)
     ]
     handed = []
-    monkeypatch.setattr(tasks, "enqueue", lambda ids: handed.append(list(ids)))
+    monkeypatch.setattr(handoff, "enqueue", lambda ids: handed.append(list(ids)))
     states = runner.run_entries([internal.pk, *(e.pk for e in emails)])
     assert set(states) == {internal.pk, emails[0].pk}  # the first email ran here
     assert states[internal.pk] == "succeeded"
