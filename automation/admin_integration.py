@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from automation.actions import integration
 from automation.models import Adaptor, Endpoint
 from automation.schema import ConfigError
+from crm.validation import MAX_ID
 from leads.models import Lead
 
 
@@ -45,7 +46,7 @@ class EndpointForm(forms.ModelForm):
 
 
 class TestForm(forms.Form):
-    lead = forms.IntegerField(min_value=1, label="Lead ID")
+    lead = forms.IntegerField(min_value=1, max_value=MAX_ID, label="Lead ID")
     adaptor = forms.ModelChoiceField(
         Adaptor.objects.all(), required=False, empty_label="(default payload)"
     )

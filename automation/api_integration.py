@@ -25,6 +25,7 @@ from rest_framework.routers import DefaultRouter
 from automation.actions import integration
 from automation.models import Adaptor, Endpoint
 from automation.schema import ConfigError
+from crm.validation import MAX_ID
 from leads.api import Conflict, CRMViewSet
 from leads.models import Lead
 
@@ -110,13 +111,13 @@ class AdaptorSerializer(serializers.ModelSerializer):
 
 
 class EndpointTestSerializer(serializers.Serializer):
-    lead = serializers.IntegerField()
+    lead = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     adaptor = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     send = serializers.BooleanField(default=False)
 
 
 class AdaptorTestSerializer(serializers.Serializer):
-    lead = serializers.IntegerField()
+    lead = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 def lead_or_400(lead_id):

@@ -21,6 +21,7 @@ from automation import actions, events
 from automation.constants import ACTION_TYPES, CONNECT_WORKFLOW_EVENTS, Operator, Relation
 from automation.models import Action, EventCondition, Workflow
 from automation.schema import ConfigError, MultiChoice, RefList
+from crm.validation import MAX_ID
 from leads.models import Lead
 
 SEP = "__"
@@ -406,7 +407,7 @@ class WorkflowForm(forms.ModelForm):
 
 
 class DryRunForm(forms.Form):
-    lead = forms.IntegerField(min_value=1, label="Lead ID")
+    lead = forms.IntegerField(min_value=1, max_value=MAX_ID, label="Lead ID")
 
     def clean_lead(self):
         lead = Lead.objects.filter(pk=self.cleaned_data["lead"]).first()

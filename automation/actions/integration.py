@@ -92,8 +92,8 @@ def retry_after(outcome, now):
     if not value:
         return None
     value = str(value).strip()
-    if value.isdigit():
-        wait = timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():  # "²".isdigit() too; and no overflow
+        wait = timedelta(seconds=min(int(value[:12]), RETRY_AFTER_MAX.total_seconds()))
     else:
         try:
             when = parsedate_to_datetime(value)
