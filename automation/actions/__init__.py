@@ -12,7 +12,7 @@ from automation.actions.internal import (
     StatusChange,
 )
 from automation.actions.messaging import Email, Sms, VoiceBroadcast
-from automation.schema import ConfigError
+from automation.schema import ConfigError, shown
 
 EXECUTORS = {
     executor.type: executor()
@@ -25,9 +25,10 @@ EXECUTORS = {
 
 def validate(action_type, config, path="config"):
     """Clean one action's config, or raise ConfigError naming the path."""
-    executor = EXECUTORS.get(action_type)
+    executor = EXECUTORS.get(action_type) if isinstance(action_type, str) else None
     if executor is None:
         raise ConfigError.at(
-            path.rsplit(".", 1)[0] + ".type", f"unknown action type {action_type!r}"
+            path.rsplit(".", 1)[0] + ".type",
+            f"unknown action type {shown(action_type)}",
         )
     return executor.validate(config, path)
