@@ -7,6 +7,8 @@
   (`{"custom_fields.note": ["contains a NUL character"]}`).
 - `FormParser`: the same size bound (DRF reads the stream itself, so Django's
   own check never runs for it).
+- `exception_handler`: Django's body limits (RequestDataTooBig …) as a JSON
+  error naming the body, like the parsers'.
 - `TokenAuthentication`: a token that could not be a token (NUL, too long) is
   refused before it reaches the database.
 - `LimitOffsetPagination`: every list pages, `limit` capped at MAX_PAGE_SIZE,
@@ -20,9 +22,10 @@ from base64 import b64decode
 from urllib import parse
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
-from rest_framework import authentication, exceptions, pagination, parsers, status
+from rest_framework import authentication, exceptions, pagination, parsers, status, views
 from rest_framework.exceptions import ValidationError
 
 from crm.validation import (
@@ -91,6 +94,16 @@ class FormParser(parsers.FormParser):
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         return QueryDict(read_bounded(stream), encoding=encoding)
+
+
+def exception_handler(exc, context):
+    """DRF's, plus: Django's own body limits are the body's fault, said in JSON."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = BodyTooLarge({"body": [f"is larger than {limit} bytes"]})
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = bad_body("has too many fields")
+    return views.exception_handler(exc, context)
 
 
 class TokenAuthentication(authentication.TokenAuthentication):

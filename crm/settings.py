@@ -199,6 +199,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["crm.permissions.ModelPermissions"],
+    "EXCEPTION_HANDLER": "crm.rest.exception_handler",
     "DEFAULT_FILTER_BACKENDS": [
         "crm.filters.FilterBackend",
         "rest_framework.filters.OrderingFilter",
