@@ -114,7 +114,10 @@ class TokenAuthentication(authentication.TokenAuthentication):
 
 
 def query_int(request, name, minimum, maximum=MAX_ID):
-    """An integer query parameter, None when absent; 400 naming it when not a number."""
+    """An integer query parameter, None when absent; 400 naming it when not a number.
+
+    `maximum=None`: any size (a page size is capped by the caller, not refused).
+    """
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return None
@@ -131,7 +134,7 @@ class LimitOffsetPagination(pagination.LimitOffsetPagination):
     max_limit = MAX_PAGE_SIZE
 
     def get_limit(self, request):
-        limit = query_int(request, self.limit_query_param, 1)
+        limit = query_int(request, self.limit_query_param, 1, maximum=None)
         return self.default_limit if limit is None else min(limit, self.max_limit)
 
     def get_offset(self, request):
@@ -146,7 +149,7 @@ class DateCursorPagination(pagination.CursorPagination):
     max_page_size = MAX_PAGE_SIZE
 
     def get_page_size(self, request):
-        size = query_int(request, self.page_size_query_param, 1)
+        size = query_int(request, self.page_size_query_param, 1, maximum=None)
         return self.page_size if size is None else min(size, self.max_page_size)
 
     def decode_cursor(self, request):

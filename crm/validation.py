@@ -73,7 +73,7 @@ def parse_int(value, path="", minimum=-MAX_ID - 1, maximum=MAX_ID):
         value = int(text)
     if value < minimum:
         raise Invalid(path, f"must be at least {minimum}")
-    if value > maximum:
+    if maximum is not None and value > maximum:
         raise Invalid(path, f"must be at most {maximum}")
     return value
 
