@@ -200,7 +200,7 @@ def names_a_path(response):
     return (
         isinstance(body, dict)
         and bool(body)
-        and all(isinstance(key, str) and key for key in body)
+        and all(isinstance(key, str) for key in body)
         and set(body) != {"detail"}
     )
 
