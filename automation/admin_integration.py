@@ -28,9 +28,9 @@ class EndpointForm(forms.ModelForm):
     class Meta:
         model = Endpoint
         fields = [
-            "name", "active", "method", "url", "auth_query", "headers", "body_format",
-            "response_format", "success_key", "success_value", "timeout_seconds", "max_attempts",
-            "secret",
+            "name", "active", "method", "url", "auth_query", "headers", "secret_headers",
+            "body_format", "response_format", "success_key", "success_value", "timeout_seconds",
+            "max_attempts", "secret",
         ]  # fmt: skip
 
     def clean_secret(self):
@@ -141,7 +141,20 @@ class EndpointAdmin(UsedByActionsAdmin):
     search_fields = ["name", "url"]
     readonly_fields = ["test_link", "used_by_workflows"]
     fieldsets = [
-        (None, {"fields": ["name", "active", "method", "url", "auth_query", "headers"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "active",
+                    "method",
+                    "url",
+                    "auth_query",
+                    "headers",
+                    "secret_headers",
+                ]  # fmt: skip
+            },
+        ),
         (
             "Body and response",
             {"fields": ["body_format", "response_format", "success_key", "success_value"]},

@@ -51,7 +51,7 @@ class EndpointSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "url", "method", "auth_query", "headers", "body_format",
             "response_format", "success_key", "success_value", "timeout_seconds",
-            "max_attempts", "secret", "has_secret", "active",
+            "max_attempts", "secret", "has_secret", "secret_headers", "active",
         ]  # fmt: skip
         extra_kwargs = {
             "success_key": {
@@ -78,6 +78,12 @@ class EndpointSerializer(serializers.ModelSerializer):
         try:
             if "headers" in attrs:
                 attrs["headers"] = integration.clean_headers(attrs["headers"])
+            if "secret_headers" in attrs:
+                attrs["secret_headers"] = integration.clean_secret_headers(attrs["secret_headers"])
+            integration.check_credentials(
+                attrs.get("url", getattr(self.instance, "url", "")),
+                attrs.get("headers", getattr(self.instance, "headers", {})),
+            )
         except ConfigError as exc:
             raise path_errors(exc) from None
         key = attrs.get("success_key", getattr(self.instance, "success_key", ""))

@@ -553,6 +553,13 @@ class Endpoint(UsedByActions):
     secret = models.CharField(
         max_length=200, blank=True, help_text="HMAC-SHA256 signing secret (X-Signature header)."
     )
+    secret_headers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Names of further headers whose values are secret (masked in logs and "
+        'previews), e.g. ["X-Partner-Pin"]. Authorization, Cookie and headers whose name '
+        "contains key, token, secret, password, auth or signature always are.",
+    )
     active = models.BooleanField(default=True)
 
     objects = NamedManager()
@@ -573,11 +580,16 @@ class Endpoint(UsedByActions):
         for name, check in (
             ("headers", integration.clean_headers),
             ("auth_query", integration.clean_auth_query),
+            ("secret_headers", integration.clean_secret_headers),
         ):
             try:
                 setattr(self, name, check(getattr(self, name)))
             except ConfigError as exc:
                 errors[name] = [f"{p}: {m}" for p, m in exc.errors.items()]
+        try:
+            integration.check_credentials(self.url, self.headers)
+        except ConfigError as exc:
+            errors["url"] = list(exc.errors.values())
         if self.success_value and not self.success_key.strip():
             errors["success_value"] = "Name the success key whose value this is."
         if errors:

@@ -134,7 +134,6 @@ def targets(world):
     ]
 
 
-
 def test_hostile_bodies_get_a_400_naming_the_key_and_change_nothing(
     world, tally, no_unhandled_exceptions
 ):
