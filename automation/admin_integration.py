@@ -37,11 +37,24 @@ class EndpointForm(forms.ModelForm):
         # Blank keeps the stored secret (it is never sent back to the browser).
         return self.cleaned_data["secret"] or (self.instance.secret if self.instance.pk else "")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            # Secret values show as ***; a *** left as it is keeps the stored value.
+            self.initial.update(integration.shown_settings(self.instance))
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("clear_secret"):
             cleaned["secret"] = ""
             self.instance.secret = ""
+        if self.instance.pk:  # the instance still holds the stored values here
+            restored = integration.restore_masked(
+                self.instance, cleaned.get("url"), cleaned.get("auth_query"), cleaned.get("headers")
+            )
+            for name, value in zip(("url", "auth_query", "headers"), restored, strict=True):
+                if value is not None:
+                    cleaned[name] = value
         return cleaned
 
 

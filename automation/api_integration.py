@@ -63,6 +63,22 @@ class EndpointSerializer(serializers.ModelSerializer):
     def get_has_secret(self, endpoint) -> bool:
         return bool(endpoint.secret)
 
+    def to_representation(self, endpoint):
+        # Secret values (URL password, auth query values, secret headers) show as ***;
+        # sent back unchanged, *** keeps the stored value (`to_internal_value`).
+        return {**super().to_representation(endpoint), **integration.shown_settings(endpoint)}
+
+    def to_internal_value(self, data):
+        if self.instance is not None and isinstance(data, dict):
+            url, auth_query, headers = integration.restore_masked(
+                self.instance, data.get("url"), data.get("auth_query"), data.get("headers")
+            )
+            data = {**data}
+            for name, value in (("url", url), ("auth_query", auth_query), ("headers", headers)):
+                if name in data and isinstance(value, str | dict):
+                    data[name] = value
+        return super().to_internal_value(data)
+
     def validate_url(self, value):
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("Use an http:// or https:// URL.")

@@ -19,10 +19,13 @@ through a `Masker` before it is stored or shown. It replaces with "***":
 `Masker.of(...)` builds one from what an endpoint sends: its signing
 secret, auth query, headers and URL — so the values of its secret headers
 and its URL password are literals too, with their token part (`Bearer T`
-→ `T`) and the Basic credentials the URL's user:password become.
+→ `T`, `session=S` → `S`) and the Basic credentials the URL's
+user:password become.
 """
 
 import base64
+import contextlib
+import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlsplit
 
@@ -54,6 +57,25 @@ def url_password(url: str) -> tuple[str, str] | None:
     return unquote(parts.username or ""), unquote(parts.password)
 
 
+def secret_parts(value: str) -> list[str]:
+    """A secret header value and the parts a partner may quote alone: the token of
+    `Bearer T`, the password of `Basic base64(user:pass)`, the values of `a=1; b=2`."""
+    parts = [value]
+    scheme, _, rest = value.strip().partition(" ")
+    if rest.strip():
+        parts.append(rest.strip())
+        if scheme.lower() == "basic":
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                parts.append(
+                    base64.b64decode(rest.strip(), validate=True).decode().split(":", 1)[-1]
+                )
+    for piece in re.split(r"[;,]", value):
+        _, eq, item = piece.strip().partition("=")
+        if eq:
+            parts.append(item.strip())
+    return parts
+
+
 class Masker:
     def __init__(
         self,
@@ -77,7 +99,7 @@ class Masker:
         literals += [value for _, value in auth]
         for name, value in (headers or {}).items():
             if isinstance(value, str) and is_secret_name(str(name), secret_headers):
-                literals += [value, *value.split()[1:]]  # "Bearer T": also T
+                literals += secret_parts(value)
         credentials = url_password(url or "")
         if credentials:
             user, password = credentials

@@ -230,4 +230,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    # urllib3 logs each request's URL at DEBUG, auth query and all: never below WARNING.
+    "loggers": {"urllib3": {"level": "WARNING"}},
 }

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import models
@@ -63,7 +63,7 @@ from automation.constants import ActionType, EntryState
 from automation.models import Adaptor, Endpoint
 from automation.schema import ConfigError, Ref, Schema, join
 from crm import http
-from crm.masking import NOTHING, Masker, url_password
+from crm.masking import MASK, NOTHING, Masker, url_password
 from leads.models import Lead, List, Status
 from leads.placeholders import CALL_FIELDS
 
@@ -676,6 +676,44 @@ def clean_headers(headers, path="headers"):
     if errors:
         raise ConfigError(errors)
     return dict(headers)
+
+
+def shown_settings(endpoint):
+    """The endpoint's url, auth query and headers as shown back (API, admin form):
+    every secret value as ***. `restore_masked` undoes it for what is sent back."""
+    masker = endpoint_masker(endpoint)
+    headers = endpoint.headers if isinstance(endpoint.headers, dict) else {}
+    auth = parse_qsl(endpoint.auth_query.strip().lstrip("?&"), keep_blank_values=True)
+    return {
+        "url": masker.url(endpoint.url),
+        "auth_query": "&".join(f"{name}={MASK}" for name, _ in auth),
+        "headers": {name: masker.headers({name: value})[name] for name, value in headers.items()},
+    }
+
+
+def restore_masked(endpoint, url=None, auth_query=None, headers=None):
+    """(url, auth_query, headers) with every *** put back to the stored value it stands for."""
+    if url is not None and endpoint is not None:
+        stored = url_password(endpoint.url)
+        parts = urlsplit(url.strip())
+        if stored and parts.password == MASK:
+            netloc = parts.netloc.replace(f":{MASK}@", f":{quote(stored[1], safe='')}@", 1)
+            url = urlunsplit(parts._replace(netloc=netloc))
+    if auth_query is not None and endpoint is not None:
+        stored = dict(parse_qsl(endpoint.auth_query.strip().lstrip("?&"), keep_blank_values=True))
+        pieces = []
+        for piece in auth_query.strip().lstrip("?&").split("&") if auth_query.strip() else ():
+            name, eq, value = piece.partition("=")
+            if value == MASK and name in stored:
+                value = quote_plus(stored[name], safe="")
+            pieces.append(f"{name}{eq}{value}")
+        auth_query = "&".join(pieces)
+    if isinstance(headers, dict) and endpoint is not None and isinstance(endpoint.headers, dict):
+        headers = {
+            name: endpoint.headers.get(name, value) if value == MASK else value
+            for name, value in headers.items()
+        }
+    return url, auth_query, headers
 
 
 def check_credentials(url, headers, path="url"):
