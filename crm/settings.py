@@ -68,6 +68,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# Database sessions whose cookie is read through crm.validation (a NUL is no session).
+SESSION_ENGINE = "crm.sessions"
+
 ROOT_URLCONF = "crm.urls"
 WSGI_APPLICATION = "crm.wsgi.application"
 

@@ -7,6 +7,7 @@ run and an endpoint test never change anything, even when answered 200).
 
 import time
 
+from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -205,3 +206,12 @@ def test_a_non_numeric_workflow_id_is_a_404(world):
         assert response.status_code == 404, path
     response = world.api.get("/api/v1/statuses/a%00b/")
     assert response.status_code == 404
+
+
+def test_a_nul_in_the_session_cookie_is_no_session(world, tally):
+    client = Client(raise_request_exception=False)
+    client.cookies["sessionid"] = "abcdefgh\x00ijkl"
+    for url in ("/admin/", "/api/v1/leads/"):
+        response = client.get(url)
+        tally.add("hostile cookies", response.status_code)
+        assert response.status_code in (302, 401, 403), url
