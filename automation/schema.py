@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 
-from crm.validation import text_problem
+from crm.validation import Invalid, parse_code, shown, text_problem
 
 
 class ConfigError(Exception):
@@ -198,11 +198,10 @@ class Choice(Field):
         return [c for c, _ in self.choices]
 
     def clean(self, value, path):
-        if not isinstance(value, str) or value not in self.codes():
-            raise ConfigError.at(
-                path, f"must be one of {', '.join(self.codes())}, not {shown(value)}"
-            )
-        return value
+        try:
+            return parse_code(value, self.choices, path)
+        except Invalid as exc:
+            raise ConfigError.at(path, exc.message) from None
 
     def form_kwargs(self):
         blank = [] if self.required else [("", "---------")]
@@ -384,14 +383,3 @@ class Schema:
             except ConfigError as exc:
                 errors.update(exc.errors)
         return cleaned, errors
-
-
-def shown(value):
-    """A bad value in an error message: short text, or its JSON type for anything else."""
-    if isinstance(value, str):
-        return repr(value[:60] + ("…" if len(value) > 60 else ""))
-    if isinstance(value, bool) or value is None:
-        return "true" if value is True else "false" if value is False else "null"
-    if isinstance(value, int | float):
-        return repr(value) if abs(value) < 10**15 else "a very large number"
-    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)

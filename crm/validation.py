@@ -125,9 +125,19 @@ def parse_code(value, choices, path="code"):
     """One of `choices` (a TextChoices or (code, label) pairs)."""
     codes = [c for c, _ in getattr(choices, "choices", choices)]
     if not isinstance(value, str) or value not in codes:
-        shown = repr(value)[:60] if isinstance(value, str | int | float) else type(value).__name__
-        raise Invalid(path, f"must be one of {', '.join(codes)}, not {shown}")
+        raise Invalid(path, f"must be one of {', '.join(codes)}, not {shown(value)}")
     return value
+
+
+def shown(value):
+    """A bad value in an error message: short text, or its JSON type for anything else."""
+    if isinstance(value, str):
+        return repr(value[:60] + ("…" if len(value) > 60 else ""))
+    if isinstance(value, bool) or value is None:
+        return "true" if value is True else "false" if value is False else "null"
+    if isinstance(value, int | float):
+        return repr(value) if abs(value) < 10**15 else "a very large number"
+    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
 
 
 def join_path(path, key):
