@@ -189,10 +189,10 @@ def test_custom_admin_views_read_their_parameters_as_ids(world, tally, no_unhand
     ],
 )
 def test_a_nul_in_a_changelist_filter_shows_no_results_and_says_why(world, url):
-    response = world.admin.get(url, follow=True)
+    response = world.admin.get(url)
     assert response.status_code == 200
     page = response.content.decode()
-    assert "NUL" in page or "Database error" in page or "0 " in page
+    assert "contains a NUL character; no results shown" in page
 
 
 @pytest.mark.parametrize("page", ["logentry", "trigger"])
