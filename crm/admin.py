@@ -32,7 +32,7 @@ def bad_params(params):
         for value in values if isinstance(values, list) else [values]:
             problem = text_problem(name) or text_problem(value)
             if problem:
-                bad[name.replace("\x00", "\\0")] = problem
+                bad[name] = problem
                 break
     return bad
 
@@ -47,7 +47,8 @@ class GuardedChangeList:
                 self.filter_params.pop(name, None)
                 self.params.pop(name, None)
             for name, problem in bad.items():
-                messages.error(request, f"Filter {name}: the value {problem}; no results shown.")
+                shown = name.encode("unicode_escape").decode()[:60]
+                messages.error(request, f"Filter {shown}: the value {problem}; no results shown.")
             return super().get_queryset(request, exclude_parameters).none()
         return super().get_queryset(request, exclude_parameters)
 
