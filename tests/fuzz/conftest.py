@@ -19,7 +19,8 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from automation import document, rules
+from automation.document import document
+from automation.engine import rules
 from automation.constants import EntryState, TriggerOutcome
 from automation.models import (
     Action,

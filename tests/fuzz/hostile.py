@@ -18,8 +18,9 @@ from urllib.parse import urlencode
 
 from hypothesis import strategies as st
 
-from automation import document, events
-from automation.actions import EXECUTORS
+from automation.document import document
+from automation.engine import events
+from automation.execution.actions import EXECUTORS
 from automation.constants import Operator, Window
 
 

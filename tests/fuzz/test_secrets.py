@@ -14,7 +14,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from automation import runner
+from automation.execution import runner
 from automation.constants import EntryState, TriggerOutcome
 from automation.models import Action, ActionSet, Endpoint, EventCondition, LogEntry, Trigger
 from tests import httpserver
