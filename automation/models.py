@@ -471,6 +471,13 @@ class Endpoint(UsedByActions):
     secret = models.CharField(
         max_length=200, blank=True, help_text="HMAC-SHA256 signing secret (X-Signature header)."
     )
+    secret_headers = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Names of further headers whose values are secret (masked in logs and "
+        'previews), e.g. ["X-Partner-Pin"]. Authorization, Cookie and headers whose name '
+        "contains key, token, secret, password, auth or signature always are.",
+    )
     active = models.BooleanField(default=True)
 
 

@@ -21,7 +21,7 @@ Public API::
         def as_log(self) -> dict  # JSON-serialisable, for a log entry's `result`
 
     request(method, url, *, headers=None, body=None, timeout=10, max_attempts=1,
-            allow_private=None, sleep=time.sleep, secrets=()) -> Outcome
+            allow_private=None, sleep=time.sleep, secrets=(), masker=None) -> Outcome
     sign(secret, timestamp, body) -> str     # hex HMAC-SHA256 of b"<timestamp>." + body
     check_destination(url, allow_private=None) -> None
         # raises Blocked for loopback/private/link-local/reserved/multicast/unspecified
@@ -65,12 +65,9 @@ whole (checked between chunks, so a trickling server can overrun it by at most
 one read timeout).
 
 Secrets in `Outcome.request` (and in the response headers and excerpt) are
-masked as "***": values of Authorization, Proxy-Authorization, Cookie,
-Set-Cookie and of any header or query parameter whose name contains token,
-secret, password, passwd, key, signature, auth or credential (except an
-Idempotency-Key, which is not a secret and is useful in the log), the password
-of a user:password@ URL, and every literal string given in `secrets` (also in
-its URL-encoded forms) wherever it appears in the URL, headers or body.
+masked as "***" by crm.masking's one `Masker` (`masker`, or one of the
+literal strings in `secrets`): secret headers and query parameters by name,
+the password of a user:password@ URL, and the literals wherever they appear.
 """
 
 from __future__ import annotations
@@ -90,13 +87,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import idna
 import requests
 import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+
+from crm.masking import Masker
 
 USER_AGENT = "crm-workflows/1 (+https://example.invalid)"
 REQUEST_BODY_LOG_CHARS = 10_000
@@ -105,7 +104,6 @@ MAX_RESPONSE_BYTES = 1_000_000
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 RETRY_AFTER_MAX_S = 60.0
-MASK = "***"
 
 # Tests substitute a fake resolver here (never patch socket.getaddrinfo itself:
 # urllib3 must not resolve at all, and the tests prove it).
@@ -179,6 +177,7 @@ def request(
     allow_private: bool | None = None,
     sleep=time.sleep,
     secrets: Iterable[str] = (),
+    masker: Masker | None = None,
 ) -> Outcome:
     """Send one request, retrying transient failures; never raises for network trouble.
 
@@ -194,7 +193,7 @@ def request(
     if timeout <= 0:
         raise ValueError("timeout must be positive")
     started = time.monotonic()
-    masker = _Masker(secrets)
+    masker = masker or Masker(secrets)
     if isinstance(body, str):
         body = body.encode()
     outcome = Outcome(ok=False)
@@ -203,9 +202,9 @@ def request(
         prepared = _prepare(method, url, target, headers, body)
     except DestinationError as exc:
         outcome.reason = exc.reason
-        outcome.request = masker.request(method.upper(), url, dict(headers or {}), body)
+        outcome.request = _logged_request(masker, method.upper(), url, dict(headers or {}), body)
     else:
-        outcome.request = masker.request(prepared.method, url, prepared.headers, body)
+        outcome.request = _logged_request(masker, prepared.method, url, prepared.headers, body)
         with requests.Session() as session:
             session.trust_env = False  # no env proxies/.netrc: see the module docstring
             for attempt in range(1, max_attempts + 1):
@@ -213,7 +212,7 @@ def request(
                 result = _attempt(session, prepared, target, timeout, allow_private)
                 outcome.status_code = result.status
                 outcome.reason = result.reason
-                outcome.response = masker.response(result)
+                outcome.response = _logged_response(masker, result)
                 outcome.text = result.text
                 if not result.retry or attempt == max_attempts:
                     break
@@ -496,7 +495,7 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         seconds = float(value)
     else:
         try:
@@ -575,72 +574,29 @@ def _describe(exc: Exception, where: str, timeout: float) -> tuple[_Result, bool
     return _Result(reason=reason, retry=retry), connecting
 
 
-# --- Masking for the log ------------------------------------------------------------
-
-_SECRET_NAMES = {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
-_SECRET_PARTS = ("token", "secret", "password", "passwd", "key", "signature", "auth", "credential")
+# --- What is logged: masked (crm.masking) and cut to size ----------------------------
 
 
-def _is_secret_name(name: str) -> bool:
-    name = name.strip().lower()
-    if name.replace("_", "-").endswith("idempotency-key"):
-        return False
-    return name in _SECRET_NAMES or any(part in name for part in _SECRET_PARTS)
+def _logged_request(masker: Masker, method: str, url: str, headers: Mapping, body) -> dict:
+    text = masker.text((body or b"").decode("utf-8", errors="replace"))
+    if len(text) > REQUEST_BODY_LOG_CHARS:
+        text = f"{text[:REQUEST_BODY_LOG_CHARS]}… [truncated, {len(body)} bytes in all]"
+    return {
+        "method": method,
+        "url": masker.url(url),
+        "headers": masker.headers(headers),
+        "body": text,
+    }
 
 
-class _Masker:
-    def __init__(self, secrets: Iterable[str]):
-        literals = set()
-        for secret in secrets:
-            if secret:
-                literals |= {secret, quote(secret, safe=""), quote_plus(secret)}
-        self.literals = sorted(literals, key=len, reverse=True)  # longest first
-
-    def text(self, value: str) -> str:
-        for literal in self.literals:
-            value = value.replace(literal, MASK)
-        return value
-
-    def headers(self, headers: Mapping) -> dict:
-        return {
-            str(name): MASK if _is_secret_name(str(name)) else self.text(str(value))
-            for name, value in headers.items()
-        }
-
-    def url(self, url: str) -> str:
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            return self.text(url)
-        netloc = parts.netloc
-        userinfo, at, hostport = netloc.rpartition("@")
-        if at and ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:{MASK}@{hostport}"
-        query = "&".join(
-            f"{name}={MASK}" if eq and _is_secret_name(unquote_plus(name)) else f"{name}{eq}{value}"
-            for name, eq, value in (piece.partition("=") for piece in parts.query.split("&"))
-        )
-        return self.text(parts._replace(netloc=netloc, query=query).geturl())
-
-    def request(self, method: str, url: str, headers: Mapping, body: bytes | None) -> dict:
-        text = self.text((body or b"").decode("utf-8", errors="replace"))
-        if len(text) > REQUEST_BODY_LOG_CHARS:
-            text = f"{text[:REQUEST_BODY_LOG_CHARS]}… [truncated, {len(body)} bytes in all]"
-        return {
-            "method": method,
-            "url": self.url(url),
-            "headers": self.headers(headers),
-            "body": text,
-        }
-
-    def response(self, result: _Result) -> dict:
-        if result.status is None:
-            return {}
-        logged = {
-            "status": result.status,
-            "headers": self.headers(result.headers),
-            "body": self.text(result.text[:RESPONSE_EXCERPT_CHARS]),
-        }
-        if result.truncated:
-            logged["truncated"] = True  # the body was cut at MAX_RESPONSE_BYTES
-        return logged
+def _logged_response(masker: Masker, result: _Result) -> dict:
+    if result.status is None:
+        return {}
+    logged = {
+        "status": result.status,
+        "headers": masker.headers(result.headers),
+        "body": masker.text(result.text[:RESPONSE_EXCERPT_CHARS]),
+    }
+    if result.truncated:
+        logged["truncated"] = True  # the body was cut at MAX_RESPONSE_BYTES
+    return logged

@@ -55,7 +55,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "True
 SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "True")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "crm.apps.AdminConfig",  # django.contrib.admin, with crm.admin.AdminSite as admin.site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -73,6 +73,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "crm.errors.RequestIdMiddleware",  # first: every log line of a request carries its id
     "django.middleware.security.SecurityMiddleware",
     # Static files from the app itself, with DEBUG off too (compressed, cached forever).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -83,6 +84,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Database sessions whose cookie is read through crm.validation (a NUL is no session).
+SESSION_ENGINE = "crm.sessions"
 
 ROOT_URLCONF = "crm.urls"
 WSGI_APPLICATION = "crm.wsgi.application"
@@ -218,17 +222,31 @@ else:
 if envbool("Q_SYNC", "False"):
     Q_CLUSTER["sync"] = True
 
+# The most a request body may hold (Django's forms, and the API's parsers in
+# crm.rest, which also bound JSON nesting): a workflow export of a few hundred
+# workflows fits; anything larger is refused before it is parsed.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# Every value from outside is read through crm.validation: the parsers, token
+# check, pagination and filter backend here are where the API applies it.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "crm.rest.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_PARSER_CLASSES": [
+        "crm.rest.JSONParser",
+        "crm.rest.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["crm.permissions.ModelPermissions"],
+    "EXCEPTION_HANDLER": "crm.rest.exception_handler",
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "crm.filters.FilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # Every list pages; ?limit= above crm.rest.MAX_PAGE_SIZE (1000) is capped.
+    "DEFAULT_PAGINATION_CLASS": "crm.rest.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -245,6 +263,18 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "crm.errors.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    # urllib3 logs each request's URL at DEBUG, auth query and all: never below WARNING.
+    "loggers": {"urllib3": {"level": "WARNING"}},
 }

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
 from automation.api.integration import router as integration_router
@@ -16,10 +17,17 @@ for registry in (leads_router.registry, automation_router.registry, integration_
     for prefix, viewset, basename in registry:
         router.register(prefix, viewset, basename=basename)
 
+# The schema and its docs need a login, like everything else (session or token).
+LOGGED_IN = [IsAuthenticated]
+
 api = [
     path("auth/token/", obtain_auth_token, name="api-token"),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=LOGGED_IN), name="api-schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", permission_classes=LOGGED_IN),
+        name="api-docs",
+    ),
     path("constants/", ConstantsView.as_view(), name="constants"),
     path("", include(router.urls)),
 ]

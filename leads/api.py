@@ -7,11 +7,13 @@ same transaction as the change, so a failed request leaves neither behind.
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, RestrictedError
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.exceptions import APIException
 from rest_framework.routers import DefaultRouter
 
+from crm.validation import text_problem
 from leads import filters, serializers
 from leads.models import (
     Call,
@@ -69,7 +71,11 @@ class AtomicWritesMixin:
 
 
 class CRMViewSet(AtomicWritesMixin, viewsets.ModelViewSet):
-    pass
+    def get_object(self):
+        # The URL's key reaches the database: one holding a NUL (a status code, say) is no key.
+        if text_problem(str(self.kwargs.get(self.lookup_url_kwarg or self.lookup_field, ""))):
+            raise Http404
+        return super().get_object()
 
 
 class RecordOnceMixin:

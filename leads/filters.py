@@ -8,6 +8,7 @@ what is stored.
 import django_filters as filters
 from rest_framework.exceptions import ValidationError
 
+from crm.filters import DateTimeFilter, FilterSet
 from leads import phones
 from leads.models import (
     Call,
@@ -37,7 +38,7 @@ class PhoneFilter(filters.CharFilter):
         return super().filter(qs, value)
 
 
-class LeadFilter(filters.FilterSet):
+class LeadFilter(FilterSet):
     status = filters.ModelMultipleChoiceFilter(queryset=Status.objects.all())
     campaign = filters.ModelChoiceFilter(
         field_name="list__campaign", queryset=Campaign.objects.all()
@@ -45,21 +46,21 @@ class LeadFilter(filters.FilterSet):
     phone_number = PhoneFilter()
     alt_phone = PhoneFilter()
     email = filters.CharFilter(lookup_expr="iexact")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
-    modified_after = filters.IsoDateTimeFilter(field_name="modified_at", lookup_expr="gte")
-    modified_before = filters.IsoDateTimeFilter(field_name="modified_at", lookup_expr="lte")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lte")
+    modified_after = DateTimeFilter(field_name="modified_at", lookup_expr="gte")
+    modified_before = DateTimeFilter(field_name="modified_at", lookup_expr="lte")
 
     class Meta:
         model = Lead
         fields = ["list", "owner", "state", "postal_code", "timezone", "submitted_by"]
 
 
-class CallFilter(filters.FilterSet):
+class CallFilter(FilterSet):
     disposition = filters.ModelMultipleChoiceFilter(queryset=Status.objects.all())
     call_type = filters.MultipleChoiceFilter(choices=Call._meta.get_field("call_type").choices)
-    started_after = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lte")
+    started_after = DateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = DateTimeFilter(field_name="started_at", lookup_expr="lte")
     live = filters.BooleanFilter(
         field_name="ended_at", lookup_expr="isnull", label="Live (no end time)"
     )
@@ -78,22 +79,22 @@ class CallFilter(filters.FilterSet):
         ]
 
 
-class CallbackFilter(filters.FilterSet):
-    due_after = filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
-    due_before = filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lte")
+class CallbackFilter(FilterSet):
+    due_after = DateTimeFilter(field_name="due_at", lookup_expr="gte")
+    due_before = DateTimeFilter(field_name="due_at", lookup_expr="lte")
 
     class Meta:
         model = Callback
         fields = ["lead", "state", "recipient", "agent"]
 
 
-class HopperEntryFilter(filters.FilterSet):
+class HopperEntryFilter(FilterSet):
     class Meta:
         model = HopperEntry
         fields = ["lead", "campaign", "state", "source"]
 
 
-class DncEntryFilter(filters.FilterSet):
+class DncEntryFilter(FilterSet):
     phone_number = PhoneFilter()
     is_global = filters.BooleanFilter(
         field_name="campaign", lookup_expr="isnull", label="Global (no campaign)"
@@ -104,31 +105,31 @@ class DncEntryFilter(filters.FilterSet):
         fields = ["campaign", "source"]
 
 
-class StatusFilter(filters.FilterSet):
+class StatusFilter(FilterSet):
     class Meta:
         model = Status
         fields = list(Status.FLAGS)
 
 
-class ListFilter(filters.FilterSet):
+class ListFilter(FilterSet):
     class Meta:
         model = List
         fields = ["campaign", "active", "name"]
 
 
-class CampaignFilter(filters.FilterSet):
+class CampaignFilter(FilterSet):
     class Meta:
         model = Campaign
         fields = ["active", "name"]
 
 
-class QueueFilter(filters.FilterSet):
+class QueueFilter(FilterSet):
     class Meta:
         model = Queue
         fields = ["campaign", "name"]
 
 
-class InboundNumberFilter(filters.FilterSet):
+class InboundNumberFilter(FilterSet):
     number = PhoneFilter()
 
     class Meta:
@@ -136,7 +137,7 @@ class InboundNumberFilter(filters.FilterSet):
         fields = ["queue"]
 
 
-class EmailTemplateFilter(filters.FilterSet):
+class EmailTemplateFilter(FilterSet):
     class Meta:
         model = EmailTemplate
         fields = ["name"]

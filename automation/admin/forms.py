@@ -23,6 +23,7 @@ from automation.document.schema import ConfigError, MultiChoice, RefList
 from automation.engine import events
 from automation.execution import actions
 from automation.models import Action, ActionSet, EventCondition, Workflow
+from crm.validation import MAX_ID
 from leads.models import Lead
 
 SEP = "__"
@@ -405,7 +406,7 @@ class ActionSetForm(CheckedModelForm, forms.ModelForm):
 
 
 class DryRunForm(forms.Form):
-    lead = forms.IntegerField(min_value=1, label="Lead ID")
+    lead = forms.IntegerField(min_value=1, max_value=MAX_ID, label="Lead ID")
 
     def clean_lead(self):
         lead = Lead.objects.filter(pk=self.cleaned_data["lead"]).first()

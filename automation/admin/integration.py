@@ -14,6 +14,7 @@ from automation.document.rows import CheckedModelForm
 from automation.document.schema import ConfigError
 from automation.execution.actions import integration
 from automation.models import Adaptor, Endpoint
+from crm.validation import MAX_ID
 from leads.models import Lead
 
 
@@ -30,25 +31,38 @@ class EndpointForm(CheckedModelForm, forms.ModelForm):
     class Meta:
         model = Endpoint
         fields = [
-            "name", "active", "method", "url", "auth_query", "headers", "body_format",
-            "response_format", "success_key", "success_value", "timeout_seconds", "max_attempts",
-            "secret",
+            "name", "active", "method", "url", "auth_query", "headers", "secret_headers",
+            "body_format", "response_format", "success_key", "success_value", "timeout_seconds",
+            "max_attempts", "secret",
         ]  # fmt: skip
 
     def clean_secret(self):
         # Blank keeps the stored secret (it is never sent back to the browser).
         return self.cleaned_data["secret"] or (self.instance.secret if self.instance.pk else "")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            # Secret values show as ***; a *** left as it is keeps the stored value.
+            self.initial.update(integration.shown_settings(self.instance))
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("clear_secret"):
             cleaned["secret"] = ""
             self.instance.secret = ""
+        if self.instance.pk:  # the instance still holds the stored values here
+            restored = integration.restore_masked(
+                self.instance, cleaned.get("url"), cleaned.get("auth_query"), cleaned.get("headers")
+            )
+            for name, value in zip(("url", "auth_query", "headers"), restored, strict=True):
+                if value is not None:
+                    cleaned[name] = value
         return cleaned
 
 
 class TestForm(forms.Form):
-    lead = forms.IntegerField(min_value=1, label="Lead ID")
+    lead = forms.IntegerField(min_value=1, max_value=MAX_ID, label="Lead ID")
     adaptor = forms.ModelChoiceField(
         Adaptor.objects.all(), required=False, empty_label="(default payload)"
     )
@@ -143,7 +157,20 @@ class EndpointAdmin(UsedByActionsAdmin):
     search_fields = ["name", "url"]
     readonly_fields = ["test_link", "used_by_workflows"]
     fieldsets = [
-        (None, {"fields": ["name", "active", "method", "url", "auth_query", "headers"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "active",
+                    "method",
+                    "url",
+                    "auth_query",
+                    "headers",
+                    "secret_headers",
+                ]  # fmt: skip
+            },
+        ),
         (
             "Body and response",
             {"fields": ["body_format", "response_format", "success_key", "success_value"]},

@@ -7,7 +7,7 @@ rows, a lead filter typed by id, a from/to date filter served by an index.
 """
 
 import json
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -15,12 +15,16 @@ from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
-from django.http import HttpResponseBadRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -28,6 +32,7 @@ from automation.admin.forms import DryRunForm
 from automation.constants import ActionType, EntryState
 from automation.document import dryrun
 from automation.models import LogEntry, Notification, Workflow
+from crm.validation import MAX_DATE, MIN_DATE, Invalid, day_start, parse_date, parse_id
 
 # --- Big lists ------------------------------------------------------------------
 
@@ -87,9 +92,12 @@ class LeadIdFilter(admin.ListFilter):
         value = params.pop(self.parameter_name, None)
         value = value[-1] if isinstance(value, list) else value
         self.value = (value or "").strip()
-        self.error = (
-            "" if not self.value or self.value.isdigit() else f"A {self.title} is a number."
-        )
+        self.id, self.error = None, ""
+        if self.value:
+            try:
+                self.id = parse_id(self.value, self.parameter_name)
+            except Invalid:
+                self.error = f"A {self.title} is a number (e.g. 1234): no results."
 
     def has_output(self):
         return True
@@ -98,8 +106,10 @@ class LeadIdFilter(admin.ListFilter):
         return [self.parameter_name]
 
     def queryset(self, request, queryset):
-        if self.value.isdigit():
-            return queryset.filter(**{self.field: int(self.value)})
+        if self.error:
+            return queryset.none()
+        if self.id is not None:
+            return queryset.filter(**{self.field: self.id})
         return queryset
 
     def choices(self, changelist):
@@ -123,10 +133,10 @@ class WorkflowIdFilter(LeadIdFilter):
 
 
 def read_date(value):
-    """A YYYY-MM-DD string as a date; None when blank or not a real date (2026-02-30)."""
+    """A YYYY-MM-DD string as a date within crm.validation's range; None when blank or not one."""
     try:
         return parse_date(value) if value else None
-    except ValueError:
+    except Invalid:
         return None
 
 
@@ -152,7 +162,11 @@ class DateRangeFilter(admin.ListFilter):
         self.start = read_date(self.values[self.from_param])
         self.end = read_date(self.values[self.to_param])
         bad = [v for v in self.values.values() if v and read_date(v) is None]
-        self.error = f"Not a date: {', '.join(bad)} (use YYYY-MM-DD)." if bad else ""
+        self.error = (
+            f"Not a date: {', '.join(bad)} (use YYYY-MM-DD, {MIN_DATE} to {MAX_DATE}): no results."
+            if bad
+            else ""
+        )
 
     @property
     def from_param(self):
@@ -169,13 +183,13 @@ class DateRangeFilter(admin.ListFilter):
         return [self.from_param, self.to_param]
 
     def queryset(self, request, queryset):
+        if self.error:
+            return queryset.none()
         zone = timezone.get_current_timezone()
         if self.start:
-            queryset = queryset.filter(
-                **{f"{self.field}__gte": datetime.combine(self.start, time.min, zone)}
-            )
+            queryset = queryset.filter(**{f"{self.field}__gte": day_start(self.start, zone)})
         if self.end:
-            day_after = datetime.combine(self.end + timedelta(days=1), time.min, zone)
+            day_after = day_start(self.end + timedelta(days=1), zone)
             queryset = queryset.filter(**{f"{self.field}__lt": day_after})
         return queryset
 
@@ -248,13 +262,19 @@ def flush_view(model_admin, request):
     params = request.POST if request.method == "POST" else request.GET
     filters, subject = {}, []
     workflow = None
-    if params.get("workflow", "").isdigit():
-        workflow = get_object_or_404(Workflow, pk=params["workflow"])
+    try:
+        ids = {
+            name: parse_id(params[name], name) for name in ("workflow", "lead") if params.get(name)
+        }
+    except Invalid as exc:
+        return HttpResponseBadRequest(f"{exc.path}: {exc.message}", content_type="text/plain")
+    if "workflow" in ids:
+        workflow = get_object_or_404(Workflow, pk=ids["workflow"])
         filters["workflow"] = workflow
         subject.append(f"of workflow “{workflow}”")
-    if params.get("lead", "").isdigit():
-        filters["lead_id"] = int(params["lead"])
-        subject.append(f"of lead #{params['lead']}")
+    if "lead" in ids:
+        filters["lead_id"] = ids["lead"]
+        subject.append(f"of lead #{ids['lead']}")
     if not filters:
         return HttpResponseBadRequest(
             "Name a workflow (?workflow=id) or a lead (?lead=id) to flush."
@@ -270,7 +290,7 @@ def flush_view(model_admin, request):
         flushed, leads = queryset.flush(reason=f"flushed by {request.user.get_username()}")
         report_flushed(model_admin, request, flushed, leads)
         return HttpResponseRedirect(next_url)
-    hidden = [(k, params[k]) for k in ("workflow", "lead") if params.get(k, "").isdigit()]
+    hidden = [(name, str(value)) for name, value in ids.items()]
     return flush_confirmation(
         model_admin,
         request,
@@ -284,10 +304,18 @@ def flush_view(model_admin, request):
 # --- Workflow pages -------------------------------------------------------------
 
 
+def object_or_404(model, object_id):
+    """The object of a custom admin view's URL id (`<path:object_id>`): 404 unless an id."""
+    try:
+        return get_object_or_404(model, pk=parse_id(object_id))
+    except Invalid:
+        raise Http404(f"No {model._meta.verbose_name} with id {object_id[:40]!r}.") from None
+
+
 def reenable_view(model_admin, request, object_id):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    workflow = get_object_or_404(Workflow, pk=object_id)
+    workflow = object_or_404(Workflow, object_id)
     if not model_admin.has_change_permission(request, workflow):
         raise PermissionDenied
     workflow.reenable()
@@ -312,7 +340,7 @@ def display_time(value):
 
 def dry_run_view(model_admin, request, object_id):
     """What this workflow would do to lead N now: conditions, gates, actions. Nothing is stored."""
-    workflow = get_object_or_404(Workflow, pk=object_id)
+    workflow = object_or_404(Workflow, object_id)
     if not model_admin.has_view_permission(request, workflow):
         raise PermissionDenied
     form = DryRunForm(request.GET or None)
@@ -347,7 +375,7 @@ def dry_run_view(model_admin, request, object_id):
 def acknowledge_view(model_admin, request, object_id):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    notification = get_object_or_404(Notification, pk=object_id)
+    notification = object_or_404(Notification, object_id)
     if not model_admin.has_acknowledge_permission(request):
         raise PermissionDenied
     if notification.acknowledged_at is None:

@@ -36,6 +36,7 @@ from automation.models import (
     Trigger,
     Workflow,
 )
+from crm.validation import Invalid, parse_id
 
 RECENT_ENTRIES = 20
 
@@ -269,16 +270,19 @@ class ActionSetAdmin(admin.ModelAdmin):
 
     def get_changeform_initial_data(self, request):
         initial = super().get_changeform_initial_data(request)
-        workflow_id = str(initial.get("workflow", ""))
-        if workflow_id.isdigit():  # a new set goes after the workflow's last one
+        try:
+            workflow_id = parse_id(str(initial.get("workflow", "")), "workflow")
+        except Invalid:
+            workflow_id = None
+        if workflow_id is not None:  # a new set goes after the workflow's last one
             last = ActionSet.objects.filter(workflow_id=workflow_id).order_by("-position").first()
             initial["position"] = last.position + 1 if last else 0
         return initial
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["field_names_datalist"] = field_names_datalist()
-        workflow_id = obj.workflow_id if obj else request.GET.get("workflow")
-        if workflow_id:
+        workflow_id = obj.workflow_id if obj else request.GET.get("workflow", "")
+        if obj or (workflow_id.isascii() and workflow_id.isdigit()):
             context["workflow_url"] = (
                 reverse("admin:automation_workflow_change", args=[workflow_id]) + "#tab-actions"
             )

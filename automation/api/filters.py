@@ -1,44 +1,49 @@
-"""One FilterSet per model, shared by the API (and matching the admin's filters)."""
+"""One FilterSet per model, shared by the API (and matching the admin's filters).
+
+Parameters are read through crm.filters (ids, datetimes, no NUL): a bad one is
+a 400 naming it.
+"""
 
 import django_filters
 
 from automation.constants import ActionType, EntryState, TriggerOutcome
 from automation.models import LogEntry, Notification, Trigger
+from crm.filters import DateTimeFilter, FilterSet, IdFilter
 
 
-class LogEntryFilter(django_filters.FilterSet):
-    workflow = django_filters.NumberFilter(field_name="workflow_id")
-    lead = django_filters.NumberFilter(field_name="lead_id")
-    list = django_filters.NumberFilter(field_name="list_id")
+class LogEntryFilter(FilterSet):
+    workflow = IdFilter(field_name="workflow_id")
+    lead = IdFilter(field_name="lead_id")
+    list = IdFilter(field_name="list_id")
     action_type = django_filters.MultipleChoiceFilter(choices=ActionType.choices)
     state = django_filters.MultipleChoiceFilter(choices=EntryState.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    due_after = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
+    due_after = DateTimeFilter(field_name="due_at", lookup_expr="gte")
+    due_before = DateTimeFilter(field_name="due_at", lookup_expr="lt")
 
     class Meta:
         model = LogEntry
         fields = []
 
 
-class TriggerFilter(django_filters.FilterSet):
-    workflow = django_filters.NumberFilter(field_name="workflow_id")
-    lead = django_filters.NumberFilter(field_name="lead_id")
+class TriggerFilter(FilterSet):
+    workflow = IdFilter(field_name="workflow_id")
+    lead = IdFilter(field_name="lead_id")
     outcome = django_filters.MultipleChoiceFilter(choices=TriggerOutcome.choices)
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Trigger
         fields = []
 
 
-class NotificationFilter(django_filters.FilterSet):
+class NotificationFilter(FilterSet):
     acknowledged = django_filters.BooleanFilter(
         field_name="acknowledged_at", lookup_expr="isnull", exclude=True
     )
-    workflow = django_filters.NumberFilter(field_name="workflow_id")
+    workflow = IdFilter(field_name="workflow_id")
 
     class Meta:
         model = Notification

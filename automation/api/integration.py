@@ -25,6 +25,7 @@ from rest_framework.routers import DefaultRouter
 from automation.document.schema import ConfigError
 from automation.execution.actions import integration
 from automation.models import Adaptor, Endpoint
+from crm.validation import MAX_ID
 from leads.api import Conflict, CRMViewSet
 from leads.models import Lead
 
@@ -50,7 +51,7 @@ class EndpointSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "url", "method", "auth_query", "headers", "body_format",
             "response_format", "success_key", "success_value", "timeout_seconds",
-            "max_attempts", "secret", "has_secret", "active",
+            "max_attempts", "secret", "has_secret", "secret_headers", "active",
         ]  # fmt: skip
         extra_kwargs = {
             "success_key": {
@@ -61,6 +62,22 @@ class EndpointSerializer(serializers.ModelSerializer):
 
     def get_has_secret(self, endpoint) -> bool:
         return bool(endpoint.secret)
+
+    def to_representation(self, endpoint):
+        # Secret values (URL password, auth query values, secret headers) show as ***;
+        # sent back unchanged, *** keeps the stored value (`to_internal_value`).
+        return {**super().to_representation(endpoint), **integration.shown_settings(endpoint)}
+
+    def to_internal_value(self, data):
+        if self.instance is not None and isinstance(data, dict):
+            url, auth_query, headers = integration.restore_masked(
+                self.instance, data.get("url"), data.get("auth_query"), data.get("headers")
+            )
+            data = {**data}
+            for name, value in (("url", url), ("auth_query", auth_query), ("headers", headers)):
+                if name in data and isinstance(value, str | dict):
+                    data[name] = value
+        return super().to_internal_value(data)
 
     def validate_url(self, value):
         if not value.lower().startswith(("http://", "https://")):
@@ -77,6 +94,12 @@ class EndpointSerializer(serializers.ModelSerializer):
         try:
             if "headers" in attrs:
                 attrs["headers"] = integration.clean_headers(attrs["headers"])
+            if "secret_headers" in attrs:
+                attrs["secret_headers"] = integration.clean_secret_headers(attrs["secret_headers"])
+            integration.check_credentials(
+                attrs.get("url", getattr(self.instance, "url", "")),
+                attrs.get("headers", getattr(self.instance, "headers", {})),
+            )
         except ConfigError as exc:
             raise path_errors(exc) from None
         key = attrs.get("success_key", getattr(self.instance, "success_key", ""))
@@ -110,13 +133,13 @@ class AdaptorSerializer(serializers.ModelSerializer):
 
 
 class EndpointTestSerializer(serializers.Serializer):
-    lead = serializers.IntegerField()
+    lead = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     adaptor = serializers.CharField(required=False, allow_null=True, allow_blank=True)
     send = serializers.BooleanField(default=False)
 
 
 class AdaptorTestSerializer(serializers.Serializer):
-    lead = serializers.IntegerField()
+    lead = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 def lead_or_400(lead_id):

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from automation.models import LogEntry, Notification, Trigger
+from crm.validation import MAX_ID
 
 
 class LogEntrySerializer(serializers.ModelSerializer):
@@ -57,10 +58,12 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 class FlushSerializer(serializers.Serializer):
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, max_length=100000
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        max_length=100000,
     )
 
 
 class DryRunSerializer(serializers.Serializer):
-    lead = serializers.IntegerField(min_value=1)
+    lead = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     facts = serializers.DictField(required=False, default=dict)

@@ -1,13 +1,12 @@
 """The automation API (SPEC Appendix A): workflow documents, logs, triggers, flush, dry run."""
 
 from django.db import transaction
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
@@ -24,6 +23,8 @@ from automation.api.serializers import (
 from automation.document import document, dryrun
 from automation.document.schema import ConfigError
 from automation.models import LogEntry, Notification, Trigger, Workflow
+from crm.rest import DateCursorPagination, LimitOffsetPagination
+from crm.validation import Invalid, parse_id
 from leads.models import Lead
 
 
@@ -34,13 +35,10 @@ def config_error(exc):
     )
 
 
-class NewestFirst(CursorPagination):
+class NewestFirst(DateCursorPagination):
     """Cursor pages: no COUNT(*) over millions of log rows."""
 
     ordering = ("-created_at", "-id")
-    page_size = 100
-    page_size_query_param = "limit"
-    max_page_size = 1000
 
 
 class TriggersNewestFirst(NewestFirst):
@@ -53,6 +51,16 @@ class WorkflowViewSet(viewsets.ViewSet):
     queryset = Workflow.objects.all()  # for DjangoModelPermissions
     permission_classes = [permissions.DjangoModelPermissions]
 
+    def get_workflow(self, pk):
+        """The workflow of the URL's id; 404 for anything that is not an id of one."""
+        try:
+            workflow = Workflow.objects.filter(pk=parse_id(pk)).first()
+        except Invalid:
+            workflow = None
+        if workflow is None:
+            raise Http404("No workflow with this id.")
+        return workflow
+
     def represent(self, workflow):
         return {
             "id": workflow.pk,
@@ -62,12 +70,16 @@ class WorkflowViewSet(viewsets.ViewSet):
 
     @extend_schema(operation_id="workflows_list", responses=OpenApiTypes.OBJECT)
     def list(self, request):
-        workflows = document.exportable(Workflow.objects.all())
-        return Response([self.represent(w) for w in workflows])
+        """A page of workflow documents: {count, next, previous, results} (?limit=, ?offset=)."""
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(
+            document.exportable(Workflow.objects.order_by("pk")), request, view=self
+        )
+        return paginator.get_paginated_response([self.represent(w) for w in page])
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def retrieve(self, request, pk=None):
-        return Response(self.represent(get_object_or_404(Workflow, pk=pk)))
+        return Response(self.represent(self.get_workflow(pk)))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def create(self, request):
@@ -79,7 +91,7 @@ class WorkflowViewSet(viewsets.ViewSet):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def update(self, request, pk=None):
-        workflow = get_object_or_404(Workflow, pk=pk)
+        workflow = self.get_workflow(pk)
         try:
             workflow = document.save(request.data, workflow)
         except ConfigError as exc:
@@ -88,7 +100,7 @@ class WorkflowViewSet(viewsets.ViewSet):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def partial_update(self, request, pk=None):
-        workflow = get_object_or_404(Workflow, pk=pk)
+        workflow = self.get_workflow(pk)
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": ["the document must be a JSON object"]})
         merged = {**document.export(workflow), **request.data}
@@ -100,7 +112,7 @@ class WorkflowViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
-        workflow = get_object_or_404(Workflow, pk=pk)
+        workflow = self.get_workflow(pk)
         with transaction.atomic():
             workflow.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -127,7 +139,7 @@ class WorkflowViewSet(viewsets.ViewSet):
     @action(detail=True, methods=["post"], url_path="dry-run")
     def dry_run(self, request, pk=None):
         """What would this workflow do to this lead now? Nothing is stored or sent."""
-        workflow = get_object_or_404(Workflow, pk=pk)
+        workflow = self.get_workflow(pk)
         params = DryRunSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         lead = Lead.objects.filter(pk=params.validated_data["lead"]).first()

@@ -19,10 +19,22 @@ from automation.document.schema import (
     Str,
     Text,
     join,
+    shown,
 )
 from automation.engine import events, timing
 from automation.execution import actions
 from automation.models import Action, ActionSet, EventCondition, Workflow
+from crm.validation import json_problems
+
+# How many of each a document may hold (positions are small integers; a
+# workflow of thousands of events is a mistake, not a workflow).
+LIMITS = {
+    "events": 100,
+    "action_sets": 50,
+    "actions": 100,
+    "stop_filter": 100,
+    "relation_objects": 1000,
+}
 
 # Natural key of each relation's objects.
 RELATION_KEYS = {
@@ -72,16 +84,29 @@ DELAY = Schema(
 )
 
 
-def expect_list(value, path):
+def expect_list(value, path, limit=None):
     if not isinstance(value, list):
-        raise ConfigError.at(path, "must be a list")
+        raise ConfigError.at(path, f"must be a list, not {shown(value)}")
+    if limit is not None and len(value) > limit:
+        raise ConfigError.at(path, f"holds {len(value)} items: at most {limit} are allowed")
     return value
 
 
 def validate(doc, instance=None):
-    """Clean a whole document, or raise ConfigError with every bad path."""
+    """Clean a whole document, or raise ConfigError with every bad path.
+
+    1. The document as JSON: an object, nested within crm.validation's depth
+       limit, no NUL or lone surrogate in any key or string (checked before
+       any value is looked up in the database).
+    2. The settings, every one (all bad ones reported together).
+    3. What depends on them — name, relation objects, stop filter, schedule,
+       events, action sets — as far as the valid settings allow.
+    """
     if not isinstance(doc, dict):
         raise ConfigError.at("", "the workflow document must be a JSON object")
+    problems = json_problems(doc)
+    if problems:
+        raise ConfigError(problems)
     errors = {}
 
     def collect(fn, *args):
@@ -91,49 +116,60 @@ def validate(doc, instance=None):
             errors.update(exc.errors)
             return None
 
-    cleaned = collect(SETTINGS.validate, {k: v for k, v in doc.items() if k != "id"}, "")
-    if cleaned is None:
-        raise ConfigError(errors)
-    name_taken = Workflow.objects.filter(name=cleaned["name"])
-    if instance is not None:
-        name_taken = name_taken.exclude(pk=instance.pk)
-    if name_taken.exists():
-        errors["name"] = f"a workflow named {cleaned['name']!r} exists already"
-    cleaned["relation_objects"] = collect(validate_objects, cleaned) or []
-    cleaned["stop_filter"] = collect(events.validate_filter, cleaned["stop_filter"], "stop_filter")
+    cleaned, errors = SETTINGS.clean_fields({k: v for k, v in doc.items() if k != "id"}, "")
+    if "name" in cleaned:
+        name_taken = Workflow.objects.filter(name=cleaned["name"])
+        if instance is not None:
+            name_taken = name_taken.exclude(pk=instance.pk)
+        if name_taken.exists():
+            errors["name"] = f"a workflow named {cleaned['name']!r} exists already"
+    if "relation" in cleaned:
+        cleaned["relation_objects"] = collect(validate_objects, cleaned) or []
+    cleaned["stop_filter"] = collect(validate_stop_filter, cleaned["stop_filter"])
     if (
-        cleaned["stop_if"] == StopIf.LEAD_FILTER
+        cleaned.get("stop_if") == StopIf.LEAD_FILTER
         and not cleaned["stop_filter"]
         and "stop_filter" not in errors
     ):
         errors["stop_filter"] = "stop_if lead_filter needs at least one condition"
     cleaned["schedule"] = collect(validate_schedule, cleaned["schedule"])
     cleaned["events"] = collect(validate_events, cleaned["events"])
-    if cleaned["schedule"] is not None:
-        cleaned["action_sets"] = collect(
-            validate_action_sets, cleaned["action_sets"], cleaned["schedule"]
-        )
+    cleaned["action_sets"] = collect(
+        validate_action_sets,
+        cleaned["action_sets"],
+        cleaned["schedule"] or {"enabled": False, "window": Window.H24},
+    )
     if errors:
         raise ConfigError(errors)
     return cleaned
 
 
+def validate_stop_filter(items):
+    expect_list(items, "stop_filter", LIMITS["stop_filter"])
+    return events.validate_filter(items, "stop_filter")
+
+
 def validate_objects(cleaned):
     from django.apps import apps
 
-    values = expect_list(cleaned["relation_objects"], "relation_objects")
+    values = expect_list(
+        cleaned["relation_objects"], "relation_objects", LIMITS["relation_objects"]
+    )
     model_path, key = RELATION_KEYS[cleaned["relation"]]
     model = apps.get_model(model_path)
     found = {}
     for obj in model.objects.filter(**{f"{key}__in": [v for v in values if isinstance(v, str)]}):
         found[getattr(obj, key)] = obj
-    for i, value in enumerate(values):
+    errors = {}
+    for i, value in enumerate(values):  # every bad one at once
         if not isinstance(value, str):
-            raise ConfigError.at(join("relation_objects", i), f"must be a {key} (a string)")
-        if value not in found:
-            raise ConfigError.at(
-                join("relation_objects", i), f"no {model._meta.verbose_name} with {key} {value!r}"
+            errors[join("relation_objects", i)] = f"must be a {key} (a string), not {shown(value)}"
+        elif value not in found:
+            errors[join("relation_objects", i)] = (
+                f"no {model._meta.verbose_name} with {key} {shown(value)}"
             )
+    if errors:
+        raise ConfigError(errors)
     return [found[v] for v in dict.fromkeys(values)]
 
 
@@ -149,12 +185,12 @@ def validate_schedule(schedule):
 
 
 def validate_events(items):
-    expect_list(items, "events")
+    expect_list(items, "events", LIMITS["events"])
     cleaned, errors = [], {}
     for i, item in enumerate(items):
         path = join("events", i)
         if not isinstance(item, dict):
-            errors[path] = "must be an object with a type"
+            errors[path] = f"must be an object with a type, not {shown(item)}"
             continue
         config = {k: v for k, v in item.items() if k not in ("type", "active")}
         active = item.get("active", True)
@@ -165,46 +201,86 @@ def validate_events(items):
             cleaned.append({"type": item["type"], "active": active, "config": config})
         except ConfigError as exc:
             errors.update(exc.errors)
+            if hint := wrong_type_hint(item.get("type"), config, path, exc.errors):
+                errors[join(path, "type")] = hint
     if errors:
         raise ConfigError(errors)
     return cleaned
 
 
+def wrong_type_hint(event_type, config, path, errors):
+    """When an event's values fail its type but fit another, the fault is the type: say so.
+
+    (A DISPOSITION event whose values are call types: "no status with code
+    'OUTBOUND'" is true, but the mistake is the type.)
+    """
+    if not isinstance(event_type, str) or event_type not in events.EVENTS:
+        return ""
+    if any(not p.startswith(f"{path}.values") for p in errors):
+        return ""  # something other than the values is wrong
+    fits = []
+    for other, spec in events.EVENTS.items():
+        if other == event_type or "values" not in spec.schema.fields or not config.get("values"):
+            continue
+        try:
+            spec.schema.validate(config, path)
+        except ConfigError:
+            continue
+        fits.append(other)
+    if not fits:
+        return ""
+    values = ", ".join(shown(v) for v in config["values"][:10])
+    return (
+        f"the values ({values}) are not {event_type} values; they are "
+        f"{' or '.join(fits)} values: is the type wrong?"
+    )
+
+
 def validate_action_sets(items, schedule):
-    expect_list(items, "action_sets")
+    expect_list(items, "action_sets", LIMITS["action_sets"])
     cleaned, errors = [], {}
+
+    def collect(fn, *args):
+        try:
+            return fn(*args)
+        except ConfigError as exc:
+            errors.update(exc.errors)
+            return None
+
     for i, item in enumerate(items):
         path = join("action_sets", i)
         if not isinstance(item, dict):
-            errors[path] = "must be an object"
+            errors[path] = f"must be an object, not {shown(item)}"
             continue
         unknown = set(item) - {"delay", "window", "actions"}
         for key in sorted(unknown):
             errors[join(path, key)] = "unknown key"
-        try:
-            delay = DELAY.validate(item.get("delay") or {}, join(path, "delay"))
-            if delay["mode"] == DelayMode.LEAD_FIELD and not delay["field"]:
-                raise ConfigError.at(join(path, "delay.field"), "name the lead date field")
-            window = Choice(Window, default=Window.H24).clean(
-                item.get("window", Window.H24), join(path, "window")
-            )
-            if schedule["enabled"] and not timing.windows_overlap(window, schedule["window"]):
-                raise ConfigError.at(
-                    join(path, "window"),
-                    f"never overlaps the workflow schedule {schedule['window']}: these actions could never run",
-                )
-            cleaned.append(
-                {
-                    "delay": delay,
-                    "window": window,
-                    "actions": validate_actions(item.get("actions"), path),
-                }
-            )
-        except ConfigError as exc:
-            errors.update(exc.errors)
+        # Delay, window and actions each reported, whatever the others hold.
+        delay = collect(validate_delay, item.get("delay") or {}, join(path, "delay"))
+        window = collect(validate_window, item.get("window", Window.H24), schedule, path)
+        actions_ = collect(validate_actions, item.get("actions"), path)
+        if None not in (delay, window, actions_):
+            cleaned.append({"delay": delay, "window": window, "actions": actions_})
     if errors:
         raise ConfigError(errors)
     return cleaned
+
+
+def validate_delay(delay, path):
+    delay = DELAY.validate(delay, path)
+    if delay["mode"] == DelayMode.LEAD_FIELD and not delay["field"]:
+        raise ConfigError.at(join(path, "field"), "name the lead date field")
+    return delay
+
+
+def validate_window(window, schedule, path):
+    window = Choice(Window, default=Window.H24).clean(window, join(path, "window"))
+    if schedule["enabled"] and not timing.windows_overlap(window, schedule["window"]):
+        raise ConfigError.at(
+            join(path, "window"),
+            f"never overlaps the workflow schedule {schedule['window']}: these actions could never run",
+        )
+    return window
 
 
 ACTION_KEYS = {"type", "active", "skip_if_live_call", "config"}
@@ -212,12 +288,12 @@ ACTION_KEYS = {"type", "active", "skip_if_live_call", "config"}
 
 def validate_actions(items, set_path):
     path = join(set_path, "actions")
-    expect_list(items if items is not None else [], path)
+    expect_list(items if items is not None else [], path, LIMITS["actions"])
     cleaned, errors = [], {}
     for i, item in enumerate(items or []):
         item_path = join(path, i)
         if not isinstance(item, dict):
-            errors[item_path] = "must be an object with a type and a config"
+            errors[item_path] = f"must be an object with a type and a config, not {shown(item)}"
             continue
         for key in sorted(set(item) - ACTION_KEYS):
             errors[join(item_path, key)] = "unknown key"
@@ -360,12 +436,20 @@ def export(workflow):
     return doc
 
 
+MAX_IMPORT = 1000
+
+
 def import_documents(docs):
     """Create or update (by name) each workflow. All or nothing. Returns the workflows."""
     if isinstance(docs, dict):
         docs = docs.get("workflows", [docs])
     if not isinstance(docs, list):
         raise ConfigError.at("workflows", "must be a list of workflow documents")
+    if len(docs) > MAX_IMPORT:
+        raise ConfigError.at("workflows", f"at most {MAX_IMPORT} workflows per import")
+    problems = json_problems(docs, "workflows")
+    if problems:
+        raise ConfigError(problems)
     saved, errors = [], {}
     with transaction.atomic():
         for i, doc in enumerate(docs):

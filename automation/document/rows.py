@@ -93,11 +93,16 @@ def endpoint_errors(endpoint):
     for name, clean in (
         ("headers", integration.clean_headers),
         ("auth_query", integration.clean_auth_query),
+        ("secret_headers", integration.clean_secret_headers),
     ):
         try:
             setattr(endpoint, name, clean(getattr(endpoint, name)))
         except ConfigError as exc:
             errors[name] = paths(exc)
+    try:
+        integration.check_credentials(endpoint.url, endpoint.headers)
+    except ConfigError as exc:
+        errors["url"] = list(exc.errors.values())
     if endpoint.success_value and not endpoint.success_key.strip():
         errors["success_value"] = "Name the success key whose value this is."
     return errors

@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 
+from crm.validation import Invalid, parse_code, shown, text_problem
+
 
 class ConfigError(Exception):
     """Bad configuration. `errors`: {path: message}."""
@@ -80,6 +82,8 @@ class Str(Field):
     def clean(self, value, path):
         if not isinstance(value, str):
             raise ConfigError.at(path, f"must be a string, not {type(value).__name__}")
+        if problem := text_problem(value):
+            raise ConfigError.at(path, problem)
         value = value.strip()
         if not value and not self.blank:
             raise ConfigError.at(path, "may not be blank")
@@ -116,11 +120,11 @@ class Int(Field):
 
     def clean(self, value, path):
         if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ConfigError.at(path, f"must be a whole number, not {value!r}")
+            raise ConfigError.at(path, f"must be a whole number, not {shown(value)}")
         try:
             number = int(value)
         except ValueError:
-            raise ConfigError.at(path, f"must be a whole number, not {value!r}") from None
+            raise ConfigError.at(path, f"must be a whole number, not {shown(value)}") from None
         if self.min is not None and number < self.min:
             raise ConfigError.at(path, f"must be at least {self.min}")
         if self.max is not None and number > self.max:
@@ -136,21 +140,23 @@ class Dec(Field):
 
     form_class = forms.DecimalField
 
-    def __init__(self, min=None, **kw):
+    def __init__(self, min=None, max=Decimal("9999999999.99"), **kw):
         super().__init__(**kw)
-        self.min = min
+        self.min, self.max = min, max
 
     def clean(self, value, path):
         if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-            raise ConfigError.at(path, f"must be a number, not {value!r}")
+            raise ConfigError.at(path, f"must be a number, not {shown(value)}")
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:
-            raise ConfigError.at(path, f"must be a number, not {value!r}") from None
+            raise ConfigError.at(path, f"must be a number, not {shown(value)}") from None
         if not number.is_finite():
             raise ConfigError.at(path, "must be a finite number")
         if self.min is not None and number < self.min:
             raise ConfigError.at(path, f"must be at least {self.min}")
+        if self.max is not None and number > self.max:
+            raise ConfigError.at(path, f"must be at most {self.max}")
         return str(number)
 
     def form_kwargs(self):
@@ -170,7 +176,7 @@ class Bool(Field):
 
     def clean(self, value, path):
         if not isinstance(value, bool):
-            raise ConfigError.at(path, f"must be true or false, not {value!r}")
+            raise ConfigError.at(path, f"must be true or false, not {shown(value)}")
         return value
 
     def form_field(self, name):
@@ -192,9 +198,10 @@ class Choice(Field):
         return [c for c, _ in self.choices]
 
     def clean(self, value, path):
-        if value not in self.codes():
-            raise ConfigError.at(path, f"must be one of {', '.join(self.codes())}, not {value!r}")
-        return value
+        try:
+            return parse_code(value, self.choices, path)
+        except Invalid as exc:
+            raise ConfigError.at(path, exc.message) from None
 
     def form_kwargs(self):
         blank = [] if self.required else [("", "---------")]
@@ -211,8 +218,14 @@ class MultiChoice(Choice):
             raise ConfigError.at(path, "must be a list")
         if self.required and not value:
             raise ConfigError.at(path, "pick at least one")
-        for i, item in enumerate(value):
-            Choice.clean(self, item, join(path, i))
+        errors = {}
+        for i, item in enumerate(value):  # every bad item at once
+            try:
+                Choice.clean(self, item, join(path, i))
+            except ConfigError as exc:
+                errors.update(exc.errors)
+        if errors:
+            raise ConfigError(errors)
         return list(dict.fromkeys(value))
 
     def form_kwargs(self):
@@ -245,6 +258,8 @@ class Ref(Field):
     def clean(self, value, path):
         if not isinstance(value, str) or not value:
             raise ConfigError.at(path, f"must be the {self.key} of a {self.model_name()}")
+        if problem := text_problem(value):
+            raise ConfigError.at(path, problem)
         if value not in self.existing([value]):
             raise ConfigError.at(path, f"no {self.model_name()} with {self.key} {value!r}")
         return value
@@ -270,12 +285,15 @@ class RefList(Ref):
             raise ConfigError.at(path, f"must be a list of {self.model_name()} {self.key}s")
         if self.required and not value:
             raise ConfigError.at(path, "pick at least one")
+        errors = {join(path, i): text_problem(v) for i, v in enumerate(value) if text_problem(v)}
+        if errors:
+            raise ConfigError(errors)
         found = self.existing(value)
-        for i, item in enumerate(value):
+        for i, item in enumerate(value):  # every unknown one at once
             if item not in found:
-                raise ConfigError.at(
-                    join(path, i), f"no {self.model_name()} with {self.key} {item!r}"
-                )
+                errors[join(path, i)] = f"no {self.model_name()} with {self.key} {item!r}"
+        if errors:
+            raise ConfigError(errors)
         return list(dict.fromkeys(value))
 
     def form_kwargs(self):
@@ -290,8 +308,12 @@ class StrList(Field):
     def clean(self, value, path):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list) or not all(isinstance(v, str | int | float) for v in value):
+        if not isinstance(value, list) or not all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in value
+        ):
             raise ConfigError.at(path, "must be a list of values")
+        if len(value) > 1000:
+            raise ConfigError.at(path, "holds more than 1000 values")
         if self.required and not value:
             raise ConfigError.at(path, "give at least one value")
         return [str(v) for v in value]
@@ -309,6 +331,8 @@ class Any(Field):
     def clean(self, value, path):
         if isinstance(value, dict | list):
             raise ConfigError.at(path, "must be a single value, not a list or object")
+        if isinstance(value, str) and len(value) > 1000:
+            raise ConfigError.at(path, "is longer than 1000 characters")
         return value
 
     def from_form(self, value):
@@ -327,10 +351,17 @@ class Schema:
         self.check = check
 
     def validate(self, config, path="config"):
+        cleaned, errors = self.clean_fields(config, path)
+        if errors:
+            raise ConfigError(errors)
+        return cleaned
+
+    def clean_fields(self, config, path="config"):
+        """(cleaned, errors): every field that is valid, and {path: message} for the others."""
         if config is None:
             config = {}
         if not isinstance(config, dict):
-            raise ConfigError.at(path, "must be an object")
+            return {}, {path: f"must be an object, not {shown(config)}"}
         errors = {}
         unknown = sorted(set(config) - set(self.fields))
         for key in unknown:
@@ -353,6 +384,4 @@ class Schema:
                 self.check(cleaned, path)
             except ConfigError as exc:
                 errors.update(exc.errors)
-        if errors:
-            raise ConfigError(errors)
-        return cleaned
+        return cleaned, errors

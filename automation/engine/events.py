@@ -19,6 +19,7 @@ from automation.document.schema import (
     Str,
     StrList,
     join,
+    shown,
 )
 from automation.engine import conditions
 from automation.engine.occurrences import field_value
@@ -256,9 +257,12 @@ FACT_PRIORITY = (
 
 def validate(event_type, config, path="config"):
     """Clean one event condition's config, or raise ConfigError naming the path."""
-    spec = EVENTS.get(event_type)
+    spec = EVENTS.get(event_type) if isinstance(event_type, str) else None
     if spec is None:
-        raise ConfigError.at(path.rsplit(".", 1)[0] + ".type", f"unknown event type {event_type!r}")
+        raise ConfigError.at(
+            path.rsplit(".", 1)[0] + ".type",
+            f"unknown event type {shown(event_type)}",
+        )
     return spec.schema.validate(config, path)
 
 

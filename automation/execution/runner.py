@@ -31,6 +31,7 @@ from automation.engine.occurrences import caused_by
 from automation.execution.actions import EXECUTORS
 from automation.execution.actions.base import Result, Run
 from automation.models import LogEntry, Trigger, Workflow
+from crm.masking import NOTHING
 from leads.models import Call, Lead
 
 log = logging.getLogger(__name__)
@@ -207,11 +208,13 @@ def run_external(entry_id, executor, now=None):
 
 def record_crash(entry_id, exc, now=None):
     """An entry whose run raised outside its action (a bug): fail it with the error."""
+    entry = LogEntry.objects.select_related("action").filter(pk=entry_id).first()
+    masker = masker_for(entry) if entry is not None else NOTHING
     return LogEntry.objects.filter(
         pk=entry_id, state__in=(EntryState.PENDING, EntryState.RUNNING)
     ).update(
         state=EntryState.FAILED,
-        reason=f"error: {type(exc).__name__}: {exc}"[:500],
+        reason=masker.text(f"error: {type(exc).__name__}: {exc}")[:500],
         finished_at=now or timezone.now(),
         lease_until=None,
     )
@@ -298,18 +301,30 @@ def execute(entry, lead, executor, now, strict=False, configs=None, calls=None):
         return Result.failed(f"error: {type(exc).__name__}: {exc}")
 
 
+def masker_for(entry):
+    """The masker of the secrets an entry's action may quote (crm.masking)."""
+    executor = EXECUTORS.get(entry.action_type)
+    return executor.masker(entry) if executor is not None else NOTHING
+
+
 def apply_result(entry, result, now):
-    """Set the outcome on the entry; a failure with `retry_at` goes back to pending for then."""
+    """Set the outcome on the entry; a failure with `retry_at` goes back to pending for then.
+
+    This is where an action's text enters the log: reason and result are
+    masked here, once, with the action's masker (an endpoint's secrets).
+    """
+    masker = masker_for(entry)
+    reason = masker.text(result.reason)
     if result.state == EntryState.FAILED and result.retry_at is not None:
         entry.state = EntryState.PENDING
         entry.due_at = result.retry_at
-        entry.reason = f"attempt {entry.attempts} failed: {result.reason}"[:480] + "; retrying"
+        entry.reason = f"attempt {entry.attempts} failed: {reason}"[:480] + "; retrying"
         entry.finished_at = None
     else:
         entry.state = result.state
-        entry.reason = result.reason[:500]
+        entry.reason = reason[:500]
         entry.finished_at = now
-    entry.result = result.result
+    entry.result = masker.value(result.result)
     entry.lease_until = None
 
 

@@ -37,7 +37,7 @@ def test_it_says_a_lead_id_is_a_number(admin_client_, make_lead, make_workflow, 
     make_entry(make_lead(), make_workflow())
     response = admin_client_.get(LIST, {"lead": "abc"})
     assert response.status_code == 200
-    assert "A lead ID is a number." in response.content.decode()
+    assert "A lead ID is a number" in response.content.decode()
 
 
 def test_it_filters_by_date_range(admin_client_, make_lead, make_workflow, make_entry):

@@ -12,6 +12,15 @@ def test_it_serves_the_schema(api):
     assert response.status_code == 200
 
 
+def test_the_schema_and_docs_need_a_login(api):
+    from rest_framework.test import APIClient
+
+    anonymous = APIClient()
+    for url in ("/api/v1/schema/", "/api/v1/docs/"):
+        assert anonymous.get(url).status_code in (401, 403), url
+    assert api.get("/api/v1/docs/").status_code == 200
+
+
 def test_the_schema_is_valid_and_lists_every_endpoint(db):
     schema = SchemaGenerator().get_schema(request=None, public=True)
 

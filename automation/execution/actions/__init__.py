@@ -1,6 +1,6 @@
 """The registry of the 12 action types: label → executor (config schema + behaviour)."""
 
-from automation.document.schema import ConfigError
+from automation.document.schema import ConfigError, shown
 from automation.execution.actions.integration import Integration
 from automation.execution.actions.internal import (
     CallbackAction,
@@ -25,9 +25,10 @@ EXECUTORS = {
 
 def validate(action_type, config, path="config"):
     """Clean one action's config, or raise ConfigError naming the path."""
-    executor = EXECUTORS.get(action_type)
+    executor = EXECUTORS.get(action_type) if isinstance(action_type, str) else None
     if executor is None:
         raise ConfigError.at(
-            path.rsplit(".", 1)[0] + ".type", f"unknown action type {action_type!r}"
+            path.rsplit(".", 1)[0] + ".type",
+            f"unknown action type {shown(action_type)}",
         )
     return executor.validate(config, path)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from automation.constants import EntryState
 from automation.document.schema import Schema
+from crm.masking import NOTHING
 
 
 @dataclass
@@ -57,3 +58,8 @@ class Executor:
 
     def execute(self, run: Run) -> Result:
         raise NotImplementedError
+
+    def masker(self, entry):
+        """The crm.masking Masker of the secrets this action's results may quote
+        (the runner applies it to the reason and result it records)."""
+        return NOTHING

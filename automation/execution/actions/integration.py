@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl, quote_plus, unquote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import models
@@ -63,6 +63,7 @@ from automation.document.schema import ConfigError, Ref, Schema, join
 from automation.execution.actions.base import Executor, Result, Run
 from automation.models import Adaptor, Endpoint
 from crm import http
+from crm.masking import MASK, NOTHING, Masker, url_password
 from leads.models import Lead, List, Status
 from leads.placeholders import CALL_FIELDS
 
@@ -92,8 +93,8 @@ def retry_after(outcome, now):
     if not value:
         return None
     value = str(value).strip()
-    if value.isdigit():
-        wait = timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():  # "²".isdigit() too; and no overflow
+        wait = timedelta(seconds=min(int(value[:12]), RETRY_AFTER_MAX.total_seconds()))
     else:
         try:
             when = parsedate_to_datetime(value)
@@ -312,46 +313,34 @@ def form_pairs(payload, prefix=""):
 
 @dataclass
 class Prepared:
-    """One request, exactly as it will be sent."""
+    """One request, exactly as it will be sent, and the masker of its secrets."""
 
     method: str
     url: str
     headers: dict
     body: bytes
     payload: dict
-    secrets: list = field(default_factory=list)
-    auth_names: list = field(default_factory=list)  # query parameters of the endpoint's auth
+    masker: Masker = field(default_factory=Masker)
 
     def masked(self):
         """What was (or would be) sent, with the secrets replaced by ***."""
-
-        def mask(text):
-            for secret in sorted(self.secrets, key=len, reverse=True):
-                text = text.replace(secret, "***")
-                text = text.replace(quote_plus(secret), "***")
-            return text
-
         return {
             "method": self.method,
-            "url": masked_auth(mask(self.url), self.auth_names),
-            "headers": {k: mask(v) for k, v in self.headers.items()},
-            "body": mask(self.body.decode("utf-8", errors="replace")),
+            "url": self.masker.url(self.url),
+            "headers": self.masker.headers(self.headers),
+            "body": self.masker.text(self.body.decode("utf-8", errors="replace")),
         }
 
 
-MIN_LITERAL_SECRET = 4
-
-
-def masked_auth(url, names):
-    """`url` with the values of the auth query parameters `names` replaced by ***."""
-    if not names:
-        return url
-    parts = urlsplit(url)
-    pieces = []
-    for piece in parts.query.split("&"):
-        name, eq, value = piece.partition("=")
-        pieces.append(f"{name}=***" if eq and unquote_plus(name) in names else piece)
-    return urlunsplit(parts._replace(query="&".join(pieces)))
+def endpoint_masker(endpoint):
+    """The one masker (crm.masking) of everything this endpoint sends."""
+    return Masker.of(
+        secret=endpoint.secret,
+        auth_query=endpoint.auth_query,
+        headers=endpoint.headers if isinstance(endpoint.headers, dict) else {},
+        secret_headers=endpoint.secret_headers or (),
+        url=endpoint.url,
+    )
 
 
 def with_query(url, query):
@@ -369,8 +358,10 @@ OWN_HEADERS = ("content-type", "idempotency-key", "x-timestamp", "x-signature")
 def build_request(endpoint, payload, key, timestamp):
     """The exact request for `payload`: URL with auth, body, headers and signature.
 
-    Raises ConfigError for malformed endpoint headers (saved without validation).
+    Raises ConfigError for malformed endpoint headers (saved without validation) and
+    for a URL password with an Authorization header (HTTP would send only one).
     """
+    check_credentials(endpoint.url, endpoint.headers)
     url = with_query(endpoint.url.strip(), endpoint.auth_query.strip().lstrip("?&"))
     headers = {
         name: value
@@ -391,12 +382,7 @@ def build_request(endpoint, payload, key, timestamp):
     headers["X-Timestamp"] = timestamp
     if endpoint.secret:
         headers["X-Signature"] = f"sha256={http.sign(endpoint.secret, timestamp, body)}"
-    # Auth values are masked by name in the logged URL (`masked_auth`); as literals
-    # (anywhere in the log) only when long enough not to mangle it ("account=7").
-    secrets = [endpoint.secret] if endpoint.secret else []
-    auth = parse_qsl(endpoint.auth_query.strip().lstrip("?&"), keep_blank_values=True)
-    secrets += [value for _, value in auth if len(value) >= MIN_LITERAL_SECRET]
-    return Prepared(endpoint.method, url, headers, body, payload, secrets, [n for n, _ in auth])
+    return Prepared(endpoint.method, url, headers, body, payload, endpoint_masker(endpoint))
 
 
 def send_request(endpoint, prepared):
@@ -409,7 +395,7 @@ def send_request(endpoint, prepared):
         timeout=endpoint.timeout_seconds,
         max_attempts=1,
         allow_private=settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS,
-        secrets=prepared.secrets,
+        masker=prepared.masker,
     )
 
 
@@ -500,15 +486,14 @@ def check_response(endpoint, text):
     return ""
 
 
-def judge(endpoint, outcome, attempts, now, labels=None, auth_names=()):
-    """The action's Result for one attempt's Outcome (with the request and response logged)."""
+def judge(endpoint, outcome, attempts, now, labels=None):
+    """The action's Result for one attempt's Outcome (with the request and response logged).
+
+    The reason quotes the response: the runner masks it (and the result) with
+    the endpoint's masker as it records them (`Integration.masker`).
+    """
     # The log carries its own "reason" key: build the Results directly.
     logged = {**(labels or {}), **outcome.as_log()}
-    if auth_names and logged.get("request", {}).get("url"):
-        logged["request"] = {
-            **logged["request"],
-            "url": masked_auth(logged["request"]["url"], auth_names),
-        }
     if outcome.ok:
         problem = check_response(endpoint, outcome.text)
         if problem:
@@ -553,7 +538,7 @@ def preview(endpoint, adaptor, lead, call=None, workflow=None, send=False):
         shown["warning"] = "the endpoint is inactive: workflows will not send to it"
     if send:
         outcome = send_request(endpoint, prepared)
-        result = judge(endpoint, outcome, 1, now, auth_names=prepared.auth_names)
+        result = judge(endpoint, outcome, 1, now)
         shown.update(
             ok=result.state == EntryState.SUCCEEDED,
             reason=result.reason,
@@ -561,7 +546,7 @@ def preview(endpoint, adaptor, lead, call=None, workflow=None, send=False):
             attempts=outcome.attempts,
             elapsed_ms=outcome.elapsed_ms,
         )
-    return shown
+    return prepared.masker.value(shown)
 
 
 # --- Validation of adaptor fields and endpoint headers ------------------------------------
@@ -693,6 +678,66 @@ def clean_headers(headers, path="headers"):
     return dict(headers)
 
 
+def shown_settings(endpoint):
+    """The endpoint's url, auth query and headers as shown back (API, admin form):
+    every secret value as ***. `restore_masked` undoes it for what is sent back."""
+    masker = endpoint_masker(endpoint)
+    headers = endpoint.headers if isinstance(endpoint.headers, dict) else {}
+    auth = parse_qsl(endpoint.auth_query.strip().lstrip("?&"), keep_blank_values=True)
+    return {
+        "url": masker.url(endpoint.url),
+        "auth_query": "&".join(f"{name}={MASK}" for name, _ in auth),
+        "headers": {name: masker.headers({name: value})[name] for name, value in headers.items()},
+    }
+
+
+def restore_masked(endpoint, url=None, auth_query=None, headers=None):
+    """(url, auth_query, headers) with every *** put back to the stored value it stands for."""
+    if url is not None and endpoint is not None:
+        stored = url_password(endpoint.url)
+        parts = urlsplit(url.strip())
+        if stored and parts.password == MASK:
+            netloc = parts.netloc.replace(f":{MASK}@", f":{quote(stored[1], safe='')}@", 1)
+            url = urlunsplit(parts._replace(netloc=netloc))
+    if auth_query is not None and endpoint is not None:
+        stored = dict(parse_qsl(endpoint.auth_query.strip().lstrip("?&"), keep_blank_values=True))
+        pieces = []
+        for piece in auth_query.strip().lstrip("?&").split("&") if auth_query.strip() else ():
+            name, eq, value = piece.partition("=")
+            if value == MASK and name in stored:
+                value = quote_plus(stored[name], safe="")
+            pieces.append(f"{name}{eq}{value}")
+        auth_query = "&".join(pieces)
+    if isinstance(headers, dict) and endpoint is not None and isinstance(endpoint.headers, dict):
+        headers = {
+            name: endpoint.headers.get(name, value) if value == MASK else value
+            for name, value in headers.items()
+        }
+    return url, auth_query, headers
+
+
+def check_credentials(url, headers, path="url"):
+    """A password in the URL and an Authorization header cannot both be sent: refuse the pair."""
+    names = {str(n).lower() for n in headers} if isinstance(headers, dict) else set()
+    if "authorization" in names and url_password(url or ""):
+        raise ConfigError.at(
+            path,
+            "has a password and the headers an Authorization: only one can be sent "
+            "(the URL's would silently replace the header); keep one",
+        )
+
+
+def clean_secret_headers(names, path="secret_headers"):
+    """The header names an operator marks secret: a list of header names."""
+    if names in (None, ""):
+        return []
+    if not isinstance(names, list) or not all(
+        isinstance(n, str) and HEADER_NAME.match(n) for n in names
+    ):
+        raise ConfigError.at(path, 'must be a list of header names, e.g. ["X-Partner-Pin"]')
+    return list(dict.fromkeys(names))
+
+
 # --- The executor ------------------------------------------------------------------------
 
 
@@ -743,5 +788,11 @@ class Integration(Executor):
             run.entry.attempts,
             run.now,
             {"endpoint": name, "adaptor": adaptor.name if adaptor is not None else None},
-            auth_names=prepared.auth_names,
         )
+
+    def masker(self, entry):
+        """The masker of the entry's endpoint: its reason quotes what the endpoint answered."""
+        action = getattr(entry, "action", None)
+        name = (action.config or {}).get("endpoint") if action is not None else None
+        endpoint = Endpoint.objects.filter(name=name).first() if isinstance(name, str) else None
+        return endpoint_masker(endpoint) if endpoint is not None else NOTHING

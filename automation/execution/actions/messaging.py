@@ -9,6 +9,7 @@ Message-ID) so a receiver can drop a repeat.
 import smtplib
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.mail import EmailMessage
 from django.core.mail.utils import DNS_NAME
 
@@ -17,6 +18,7 @@ from automation.document.schema import Ref, Schema, Text
 from automation.execution import providers
 from automation.execution.actions.base import Executor, Result, Run
 from automation.execution.actions.integration import REASON_MAX, retry_at
+from crm.masking import Masker
 from leads import placeholders
 from leads.models import EmailTemplate
 
@@ -115,6 +117,10 @@ class ProviderMessage(Executor):
         if delivery.outcome is not None:
             when = retry_at(delivery.outcome, run.entry.attempts, GATEWAY_MAX_ATTEMPTS, run.now)
         return Result(EntryState.FAILED, reason, logged, when)
+
+    def masker(self, entry):
+        # A gateway URL may carry credentials (https://user:pass@gateway/…).
+        return Masker.of(url=getattr(settings, providers.URL_SETTINGS[self.kind], ""))
 
 
 class Sms(ProviderMessage):
