@@ -11,17 +11,17 @@ Public API::
         ok: bool                # a 2xx was received
         status_code: int | None
         reason: str             # '' when ok, else e.g. "timeout: no response within 5 s"
-        attempts: int           # attempts begun (0 when the URL itself was invalid)
-        request: dict           # {"method", "url", "headers", "body"}: what was sent last
+        attempts: int           # 1, or 0 when the URL itself was invalid
+        request: dict           # {"method", "url", "headers", "body"}: what was sent
                                 # (or would have been, when blocked), secrets masked,
                                 # body truncated to 10 kB
         response: dict          # {"status", "headers", "body"} (body: first 2,000 chars) or {}
         text: str               # the full response text (up to 1 MB), '' when none
-        elapsed_ms: int         # the whole call, waits between attempts included
+        elapsed_ms: int         # the whole call
         def as_log(self) -> dict  # JSON-serialisable, for a log entry's `result`
 
-    request(method, url, *, headers=None, body=None, timeout=10, max_attempts=1,
-            allow_private=None, sleep=time.sleep, secrets=(), masker=None) -> Outcome
+    request(method, url, *, headers=None, body=None, timeout=10,
+            allow_private=None, secrets=(), masker=None) -> Outcome
     sign(secret, timestamp, body) -> str     # hex HMAC-SHA256 of b"<timestamp>." + body
     check_destination(url, allow_private=None) -> None
         # raises Blocked for loopback/private/link-local/reserved/multicast/unspecified
@@ -36,12 +36,10 @@ Reasons start with a word a person can filter on: "invalid url:", "invalid
 header:", "blocked:", "dns:", "refused:", "unreachable:", "timeout:", "tls:",
 "connection:", "decode:", "http <status>".
 
-Retries: connection errors, timeouts, 429 and 5xx are retried, up to
-`max_attempts` attempts in all, after 0.5 s, 1 s, 2 s, … (capped at 30 s, plus
-up to 10 % jitter), or after the server's `Retry-After` (seconds or an
-HTTP-date, capped at 60 s) on 429 and 503. Other 4xx, 3xx (redirects are
-never followed), TLS and DNS "no such name" failures are not retried.
-`sleep` is injectable so that tests do not wait.
+One attempt per call. Whether a failure is worth another attempt, and when,
+is the one retry policy's to say (automation.execution.retry): the caller
+reschedules its log entry, no process ever sleeps. Redirects are never
+followed (a 3xx is a failure naming the status).
 
 Private networks: before each attempt the host is resolved and the request is
 refused if *any* address is loopback, private (RFC 1918, fc00::/7), link-local,
@@ -78,15 +76,12 @@ import hmac
 import http.client
 import ipaddress
 import os
-import random
 import re
 import socket
 import ssl
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit
 
 import idna
@@ -101,9 +96,6 @@ USER_AGENT = "crm-workflows/1 (+https://example.invalid)"
 REQUEST_BODY_LOG_CHARS = 10_000
 RESPONSE_EXCERPT_CHARS = 2_000
 MAX_RESPONSE_BYTES = 1_000_000
-BACKOFF_FIRST_S = 0.5
-BACKOFF_MAX_S = 30.0
-RETRY_AFTER_MAX_S = 60.0
 
 # Tests substitute a fake resolver here (never patch socket.getaddrinfo itself:
 # urllib3 must not resolve at all, and the tests prove it).
@@ -112,8 +104,6 @@ _getaddrinfo = socket.getaddrinfo
 
 class DestinationError(Exception):
     """A request that must not or cannot be sent; `reason` is the Outcome's reason."""
-
-    retry = False
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -173,23 +163,17 @@ def request(
     headers: Mapping[str, str] | None = None,
     body: bytes | str | None = None,
     timeout: float = 10,
-    max_attempts: int = 1,
     allow_private: bool | None = None,
-    sleep=time.sleep,
     secrets: Iterable[str] = (),
     masker: Masker | None = None,
 ) -> Outcome:
-    """Send one request, retrying transient failures; never raises for network trouble.
+    """Send one request; never raises for network trouble.
 
-    1. Check the URL and prepare the request once (same bytes on every attempt).
-    2. For each attempt: resolve the host and check every address, then connect
-       to a checked address (the next one if connecting fails), send, and read
-       the response within the timeout.
-    3. Stop on success or on a failure that is not transient; otherwise wait
-       (Retry-After or exponential backoff) and try again.
+    1. Check the URL and prepare the request.
+    2. Resolve the host and check every address, then connect to a checked
+       address (the next one if connecting fails), send, and read the response
+       within the timeout.
     """
-    if max_attempts < 1:
-        raise ValueError("max_attempts must be at least 1")
     if timeout <= 0:
         raise ValueError("timeout must be positive")
     started = time.monotonic()
@@ -207,16 +191,12 @@ def request(
         outcome.request = _logged_request(masker, prepared.method, url, prepared.headers, body)
         with requests.Session() as session:
             session.trust_env = False  # no env proxies/.netrc: see the module docstring
-            for attempt in range(1, max_attempts + 1):
-                outcome.attempts = attempt
-                result = _attempt(session, prepared, target, timeout, allow_private)
-                outcome.status_code = result.status
-                outcome.reason = result.reason
-                outcome.response = _logged_response(masker, result)
-                outcome.text = result.text
-                if not result.retry or attempt == max_attempts:
-                    break
-                sleep(result.retry_after if result.retry_after is not None else _backoff(attempt))
+            outcome.attempts = 1
+            result = _attempt(session, prepared, target, timeout, allow_private)
+            outcome.status_code = result.status
+            outcome.reason = result.reason
+            outcome.response = _logged_response(masker, result)
+            outcome.text = result.text
     outcome.ok = outcome.reason == ""
     outcome.elapsed_ms = round((time.monotonic() - started) * 1000)
     return outcome
@@ -357,8 +337,6 @@ class _PinnedAdapter(HTTPAdapter):
 @dataclass
 class _Result:
     reason: str = ""
-    retry: bool = False
-    retry_after: float | None = None
     status: int | None = None
     headers: dict = field(default_factory=dict)
     text: str = ""
@@ -394,9 +372,9 @@ def _attempt(session, prepared, target, timeout, allow_private) -> _Result:
     try:
         addresses = _resolve(target, allow_private)
     except DestinationError as exc:
-        return _Result(reason=exc.reason, retry=exc.retry)
+        return _Result(reason=exc.reason)
     deadline = time.monotonic() + timeout
-    result = _Result(reason="connection: no address to connect to", retry=True)
+    result = _Result(reason="connection: no address to connect to")
     for number, address in enumerate(addresses):
         if number and time.monotonic() >= deadline:
             break  # no time left for the next address
@@ -475,7 +453,7 @@ def _decode(content: bytes, content_type: str) -> str:
 
 
 def _judge(result: _Result, response) -> None:
-    """Set the reason and retry decision of a response that arrived."""
+    """Set the reason of a response that arrived (automation.execution.retry judges it)."""
     status = result.status
     if 200 <= status < 300:
         return
@@ -483,35 +461,8 @@ def _judge(result: _Result, response) -> None:
         result.reason = f"http {status} (redirects are not followed)"
     elif status == 429 or 500 <= status < 600:
         result.reason = f"http {status}"
-        result.retry = True
-        if status in (429, 503):
-            result.retry_after = _retry_after(response.headers.get("Retry-After"))
     else:
         result.reason = f"http {status} (not retried)"
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or HTTP-date), capped; None if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # "-0000": UTC, says RFC 5322
-            when = when.replace(tzinfo=UTC)
-        seconds = when.timestamp() - time.time()
-    return min(max(seconds, 0.0), RETRY_AFTER_MAX_S)
-
-
-def _backoff(attempt: int) -> float:
-    """Wait after failed attempt n: 0.5 s, 1 s, 2 s, … capped at 30 s, plus up to 10 % jitter."""
-    base = min(BACKOFF_FIRST_S * 2 ** (attempt - 1), BACKOFF_MAX_S)
-    return min(base * (1 + random.uniform(0, 0.1)), BACKOFF_MAX_S)
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -538,9 +489,6 @@ def _describe(exc: Exception, where: str, timeout: float) -> tuple[_Result, bool
     # urllib3's NewConnectionError subclasses ConnectTimeoutError: requests sorts them out.
     connect_timeout = isinstance(exc, requests.exceptions.ConnectTimeout)
     connecting = connect_timeout or bool(find(urllib3.exceptions.NewConnectionError))
-    retry = isinstance(
-        exc, requests.exceptions.ConnectionError | requests.exceptions.ChunkedEncodingError
-    )
     if tls := find(ssl.SSLError):
         if isinstance(tls, ssl.SSLCertVerificationError):
             detail = f"certificate verify failed: {tls.verify_message}"
@@ -549,11 +497,11 @@ def _describe(exc: Exception, where: str, timeout: float) -> tuple[_Result, bool
         return _Result(reason=f"tls: {detail}"), False
     if connect_timeout:
         reason = f"timeout: could not connect to {where} within {timeout:g} s"
-        return _Result(reason=reason, retry=True), True
+        return _Result(reason=reason), True
     if isinstance(exc, requests.exceptions.ReadTimeout) or (
         not connecting and find(urllib3.exceptions.ReadTimeoutError, TimeoutError)
     ):
-        return _Result(reason=f"timeout: no response within {timeout:g} s", retry=True), False
+        return _Result(reason=f"timeout: no response within {timeout:g} s"), False
     if isinstance(exc, requests.exceptions.ContentDecodingError):
         return _Result(reason=f"decode: the response body could not be decoded ({exc})"), False
     # requests' own exceptions are OSErrors too, without an errno: skip to the socket's.
@@ -571,7 +519,7 @@ def _describe(exc: Exception, where: str, timeout: float) -> tuple[_Result, bool
         reason = f"connection: {where}: {os_error.strerror.lower()}"
     else:
         reason = f"connection: {where}: {type(exc).__name__}: {exc}"
-    return _Result(reason=reason, retry=retry), connecting
+    return _Result(reason=reason), connecting
 
 
 # --- What is logged: masked (crm.masking) and cut to size ----------------------------

@@ -5,21 +5,17 @@ import hmac
 import json
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
 
 import pytest
 
+from automation.execution import retry
 from crm import http
 from tests import httpserver
 from tests.httpserver import HttpServer, make_certificate
 
 http_server = httpserver.http_server  # the fixture (an import would trip ruff's F811)
-
-
-@pytest.fixture
-def naps():
-    """Stands in for time.sleep: records the waits instead of waiting."""
-    return []
 
 
 @pytest.fixture
@@ -120,7 +116,7 @@ def test_it_survives_a_body_that_is_not_utf8(http_server):
 def test_it_gives_a_json_serialisable_log(http_server):
     http_server.reply(503, body="down", headers={"Retry-After": "1"})
 
-    failed = http.request("GET", http_server.url(), sleep=lambda s: None)
+    failed = http.request("GET", http_server.url())
     unresolved = http.request("GET", "http://nothing.invalid/")
 
     for outcome in (failed, unresolved):
@@ -130,78 +126,60 @@ def test_it_gives_a_json_serialisable_log(http_server):
     assert unresolved.as_log()["response"] == {}
 
 
-# --- Retries ---------------------------------------------------------------------------
+# --- One attempt; the one retry policy judges it (automation.execution.retry) ----------
+
+NOW = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
 
 
-def test_it_retries_a_500_after_one_backoff(http_server, naps):
+def test_it_makes_one_attempt_and_a_500_is_retried_with_backoff(http_server):
     http_server.reply(500)
-    http_server.reply(200, body="ok")
 
-    outcome = http.request(
-        "POST", http_server.url("/hook"), body=b"same", max_attempts=3, sleep=naps.append
-    )
+    outcome = http.request("POST", http_server.url("/hook"), body=b"same")
 
-    assert outcome.ok and outcome.attempts == 2 and outcome.text == "ok"
-    assert len(naps) == 1 and 0.5 <= naps[0] <= 0.55
-    assert [r.body for r in http_server.requests] == [b"same", b"same"]
-
-
-def test_it_backs_off_exponentially_up_to_30_seconds(http_server, naps):
-    http_server.reply(500)
-    for _ in range(8):
-        http_server.reply(502)
-
-    outcome = http.request("GET", http_server.url(), max_attempts=9, sleep=naps.append)
-
-    assert not outcome.ok and outcome.reason == "http 502" and outcome.attempts == 9
-    assert outcome.status_code == 502
-    bases = [0.5, 1, 2, 4, 8, 16, 30, 30]
-    assert all(b <= nap <= min(b * 1.1, 30) for b, nap in zip(bases, naps, strict=True))
+    assert (outcome.ok, outcome.attempts, outcome.reason) == (False, 1, "http 500")
+    assert len(http_server.requests) == 1
+    waits = [retry.retry_at(outcome, n, 20, NOW) - NOW for n in range(1, 11)]
+    assert [w.total_seconds() for w in waits] == [5, 10, 20, 40, 80, 160, 320, 640, 900, 900]
+    assert retry.retry_at(outcome, 20, 20, NOW) is None  # the attempts are used up
 
 
-def test_it_does_not_retry_a_404(http_server, naps):
+def test_a_404_is_not_retried(http_server):
     http_server.reply(404, body="no such lead")
 
-    outcome = http.request("GET", http_server.url(), max_attempts=3, sleep=naps.append)
+    outcome = http.request("GET", http_server.url())
 
     assert not outcome.ok and outcome.status_code == 404
     assert outcome.reason == "http 404 (not retried)"
-    assert outcome.attempts == 1 and naps == [] and len(http_server.requests) == 1
     assert outcome.text == "no such lead"
+    assert retry.retry_at(outcome, 1, 3, NOW) is None
 
 
-def test_it_waits_as_long_as_retry_after_says_on_429(http_server, naps):
+def test_it_waits_as_long_as_retry_after_says_on_429(http_server):
     http_server.reply(429, headers={"Retry-After": "3"})
 
-    outcome = http.request("GET", http_server.url(), max_attempts=2, sleep=naps.append)
+    outcome = http.request("GET", http_server.url())
 
-    assert outcome.ok and outcome.attempts == 2 and naps == [3]
-
-
-def test_it_reads_retry_after_as_an_http_date_on_503(http_server, naps):
-    http_server.reply(503, headers={"Retry-After": formatdate(time.time() + 30, usegmt=True)})
-
-    outcome = http.request("GET", http_server.url(), max_attempts=2, sleep=naps.append)
-
-    assert outcome.ok and len(naps) == 1 and 27 < naps[0] <= 30
+    assert retry.retry_at(outcome, 1, 2, NOW) == NOW + timedelta(seconds=3)
 
 
-def test_it_caps_retry_after_at_a_minute(http_server, naps):
-    http_server.reply(429, headers={"Retry-After": "3600"})
+def test_it_reads_retry_after_as_an_http_date_on_503(http_server):
+    when = formatdate((NOW + timedelta(seconds=30)).timestamp(), usegmt=True)
+    http_server.reply(503, headers={"Retry-After": when})
 
-    http.request("GET", http_server.url(), max_attempts=2, sleep=naps.append)
+    outcome = http.request("GET", http_server.url())
 
-    assert naps == [60]
+    assert retry.retry_at(outcome, 1, 2, NOW) == NOW + timedelta(seconds=30)
 
 
-def test_it_reports_the_last_failure_when_attempts_run_out(http_server, naps):
-    http_server.reply(503)
-    http_server.reply(500)
+def test_it_caps_retry_after_at_an_hour(http_server):
+    http_server.reply(429, headers={"Retry-After": "86400"})
+    http_server.reply(429, headers={"Retry-After": "٣"})  # no ASCII digits: no wait asked
 
-    outcome = http.request("GET", http_server.url(), max_attempts=2, sleep=naps.append)
+    capped = http.request("GET", http_server.url())
+    unreadable = http.request("GET", http_server.url())
 
-    assert (outcome.ok, outcome.reason, outcome.attempts) == (False, "http 500", 2)
-    assert len(naps) == 1
+    assert retry.retry_at(capped, 1, 2, NOW) == NOW + timedelta(hours=1)
+    assert retry.retry_at(unreadable, 1, 2, NOW) == NOW + timedelta(seconds=5)
 
 
 # --- Network failures ------------------------------------------------------------------
@@ -219,42 +197,35 @@ def test_it_times_out_when_the_server_is_slow(http_server):
     assert time.monotonic() - started < 2
 
 
-def test_it_retries_after_a_timeout(http_server, naps):
+def test_a_timeout_is_retried(http_server):
     http_server.reply(delay=3)
-    http_server.reply(body="second time lucky")
 
-    outcome = http.request("GET", http_server.url(), timeout=0.3, max_attempts=2, sleep=naps.append)
+    outcome = http.request("GET", http_server.url(), timeout=0.3)
 
-    assert outcome.ok and outcome.attempts == 2 and outcome.text == "second time lucky"
+    assert retry.retry_at(outcome, 1, 2, NOW) == NOW + timedelta(seconds=5)
 
 
-def test_it_reports_a_refused_connection(naps):
+def test_it_reports_a_refused_connection():
     port = closed_port()
 
-    outcome = http.request("GET", f"http://127.0.0.1:{port}/", max_attempts=2, sleep=naps.append)
+    outcome = http.request("GET", f"http://127.0.0.1:{port}/")
 
     assert outcome.reason == f"refused: connection refused by 127.0.0.1:{port}"
-    assert outcome.attempts == 2 and len(naps) == 1
+    assert outcome.attempts == 1 and retry.transient(outcome)
 
 
-def test_it_reports_a_name_that_does_not_resolve(naps):
-    outcome = http.request("GET", "http://nothing.invalid/", max_attempts=3, sleep=naps.append)
+def test_it_reports_a_name_that_does_not_resolve():
+    outcome = http.request("GET", "http://nothing.invalid/")
 
-    assert not outcome.ok
+    assert not outcome.ok and outcome.attempts == 1
     assert outcome.reason.startswith("dns: nothing.invalid did not resolve")
-    if outcome.reason == "dns: nothing.invalid did not resolve":
-        assert outcome.attempts == 1 and naps == []  # no such name: not retried
 
 
-def test_it_reports_a_connection_closed_without_an_answer(http_server, naps):
-    http_server.reply(drop=True)
-    http_server.reply(body="back")
-
-    outcome = http.request("GET", http_server.url(), max_attempts=2, sleep=naps.append)
+def test_it_reports_a_connection_closed_without_an_answer(http_server):
     http_server.reply(drop=True)
     dropped = http.request("GET", http_server.url())
 
-    assert outcome.ok and outcome.attempts == 2
+    assert retry.transient(dropped)
     assert dropped.reason == (
         f"connection: 127.0.0.1:{http_server.port} closed the connection"
         " without a complete response"
@@ -264,7 +235,7 @@ def test_it_reports_a_connection_closed_without_an_answer(http_server, naps):
 def test_it_does_not_follow_redirects(http_server):
     http_server.reply(302, headers={"Location": http_server.url("/elsewhere")})
 
-    outcome = http.request("GET", http_server.url("/here"), max_attempts=3)
+    outcome = http.request("GET", http_server.url("/here"))
 
     assert not outcome.ok and outcome.status_code == 302 and outcome.attempts == 1
     assert outcome.reason == "http 302 (redirects are not followed)"
@@ -296,8 +267,6 @@ def test_it_reports_an_invalid_header_value(http_server):
 
 def test_it_raises_for_programming_errors():
     with pytest.raises(ValueError):
-        http.request("GET", "http://example.com/", max_attempts=0)
-    with pytest.raises(ValueError):
         http.request("GET", "http://example.com/", timeout=0)
     with pytest.raises(TypeError):
         http.request("GET", "http://example.com/", body={"a": 1})
@@ -328,7 +297,7 @@ def test_it_raises_for_programming_errors():
     ],
 )
 def test_it_blocks_non_public_addresses(url, reason):
-    outcome = http.request("GET", url, allow_private=False, max_attempts=3)
+    outcome = http.request("GET", url, allow_private=False)
 
     assert not outcome.ok
     assert outcome.reason == f"{reason} (private networks are not allowed here)"
@@ -507,7 +476,7 @@ def test_it_reports_an_untrusted_certificate(tls_server, resolve_to, monkeypatch
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     resolve_to("pinned.invalid", "127.0.0.1")
 
-    outcome = http.request("GET", f"https://pinned.invalid:{tls_server.port}/", max_attempts=3)
+    outcome = http.request("GET", f"https://pinned.invalid:{tls_server.port}/")
 
     assert outcome.reason.startswith("tls: certificate verify failed: self")
     assert outcome.attempts == 1 and tls_server.requests == []

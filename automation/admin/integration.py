@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from automation.document.rows import CheckedModelForm
 from automation.document.schema import ConfigError
-from automation.execution.actions import integration
+from automation.execution.actions import integration, payloads, settings_check
 from automation.models import Adaptor, Endpoint
 from crm.validation import MAX_ID
 from leads.models import Lead
@@ -44,7 +44,7 @@ class EndpointForm(CheckedModelForm, forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and not self.is_bound:
             # Secret values show as ***; a *** left as it is keeps the stored value.
-            self.initial.update(integration.shown_settings(self.instance))
+            self.initial.update(settings_check.shown_settings(self.instance))
 
     def clean(self):
         cleaned = super().clean()
@@ -52,7 +52,7 @@ class EndpointForm(CheckedModelForm, forms.ModelForm):
             cleaned["secret"] = ""
             self.instance.secret = ""
         if self.instance.pk:  # the instance still holds the stored values here
-            restored = integration.restore_masked(
+            restored = settings_check.restore_masked(
                 self.instance, cleaned.get("url"), cleaned.get("auth_query"), cleaned.get("headers")
             )
             for name, value in zip(("url", "auth_query", "headers"), restored, strict=True):
@@ -202,9 +202,9 @@ class AdaptorAdmin(UsedByActionsAdmin):
 
     def preview(self, adaptor, data):
         lead = data["lead"]
-        subject = integration.Subject.of(lead, latest_call(lead))
+        subject = payloads.Subject.of(lead, latest_call(lead))
         return {
             "adaptor": adaptor.name,
             "lead": lead.pk,
-            "payload": integration.plain(integration.build_payload(adaptor, subject, None, "")),
+            "payload": payloads.plain(payloads.build_payload(adaptor, subject, None, "")),
         }

@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
 from automation.document.schema import ConfigError
-from automation.execution.actions import integration
+from automation.execution.actions import integration, payloads, settings_check
 from automation.models import Adaptor, Endpoint
 from crm.validation import MAX_ID
 from leads.api import Conflict, CRMViewSet
@@ -66,11 +66,11 @@ class EndpointSerializer(serializers.ModelSerializer):
     def to_representation(self, endpoint):
         # Secret values (URL password, auth query values, secret headers) show as ***;
         # sent back unchanged, *** keeps the stored value (`to_internal_value`).
-        return {**super().to_representation(endpoint), **integration.shown_settings(endpoint)}
+        return {**super().to_representation(endpoint), **settings_check.shown_settings(endpoint)}
 
     def to_internal_value(self, data):
         if self.instance is not None and isinstance(data, dict):
-            url, auth_query, headers = integration.restore_masked(
+            url, auth_query, headers = settings_check.restore_masked(
                 self.instance, data.get("url"), data.get("auth_query"), data.get("headers")
             )
             data = {**data}
@@ -86,17 +86,19 @@ class EndpointSerializer(serializers.ModelSerializer):
 
     def validate_auth_query(self, value):
         try:
-            return integration.clean_auth_query(value)
+            return settings_check.clean_auth_query(value)
         except ConfigError as exc:
             raise serializers.ValidationError(list(exc.errors.values())) from None
 
     def validate(self, attrs):
         try:
             if "headers" in attrs:
-                attrs["headers"] = integration.clean_headers(attrs["headers"])
+                attrs["headers"] = settings_check.clean_headers(attrs["headers"])
             if "secret_headers" in attrs:
-                attrs["secret_headers"] = integration.clean_secret_headers(attrs["secret_headers"])
-            integration.check_credentials(
+                attrs["secret_headers"] = settings_check.clean_secret_headers(
+                    attrs["secret_headers"]
+                )
+            settings_check.check_credentials(
                 attrs.get("url", getattr(self.instance, "url", "")),
                 attrs.get("headers", getattr(self.instance, "headers", {})),
             )
@@ -126,7 +128,7 @@ class AdaptorSerializer(serializers.ModelSerializer):
     def validate(self, attrs):
         if "fields" in attrs:
             try:
-                attrs["fields"] = integration.clean_adaptor_fields(attrs["fields"])
+                attrs["fields"] = settings_check.clean_adaptor_fields(attrs["fields"])
             except ConfigError as exc:
                 raise path_errors(exc) from None
         return attrs
@@ -204,9 +206,9 @@ class AdaptorViewSet(NamedByActions, CRMViewSet):
         params = AdaptorTestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         lead = lead_or_400(params.validated_data["lead"])
-        subject = integration.Subject.of(lead, latest_call(lead))
+        subject = payloads.Subject.of(lead, latest_call(lead))
         try:
-            payload = integration.plain(integration.build_payload(adaptor, subject, None, ""))
+            payload = payloads.plain(payloads.build_payload(adaptor, subject, None, ""))
         except ConfigError as exc:
             raise path_errors(exc) from None
         return Response({"adaptor": adaptor.name, "lead": lead.pk, "payload": payload})

@@ -14,7 +14,7 @@ from automation.constants import DelayMode, StopIf
 from automation.document.schema import ConfigError
 from automation.engine import events, timing
 from automation.execution import actions
-from automation.execution.actions import integration
+from automation.execution.actions import settings_check
 from automation.models import Action, ActionSet, Adaptor, Endpoint, EventCondition, Workflow
 
 
@@ -91,16 +91,16 @@ def config_errors(validate):
 def endpoint_errors(endpoint):
     errors = {}
     for name, clean in (
-        ("headers", integration.clean_headers),
-        ("auth_query", integration.clean_auth_query),
-        ("secret_headers", integration.clean_secret_headers),
+        ("headers", settings_check.clean_headers),
+        ("auth_query", settings_check.clean_auth_query),
+        ("secret_headers", settings_check.clean_secret_headers),
     ):
         try:
             setattr(endpoint, name, clean(getattr(endpoint, name)))
         except ConfigError as exc:
             errors[name] = paths(exc)
     try:
-        integration.check_credentials(endpoint.url, endpoint.headers)
+        settings_check.check_credentials(endpoint.url, endpoint.headers)
     except ConfigError as exc:
         errors["url"] = list(exc.errors.values())
     if endpoint.success_value and not endpoint.success_key.strip():
@@ -110,7 +110,7 @@ def endpoint_errors(endpoint):
 
 def adaptor_errors(adaptor):
     try:
-        adaptor.fields = integration.clean_adaptor_fields(adaptor.fields)
+        adaptor.fields = settings_check.clean_adaptor_fields(adaptor.fields)
     except ConfigError as exc:
         return {"fields": paths(exc)}
     return {}

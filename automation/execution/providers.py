@@ -83,7 +83,6 @@ class HttpGateway:
             headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
             body=body,
             timeout=GATEWAY_TIMEOUT_SECONDS,
-            max_attempts=1,
             allow_private=settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS,
         )
         return Delivery(outcome.ok, self.name, outcome.reason, outcome)

@@ -96,11 +96,13 @@ def test_it_retries_smtp_connection_errors_three_times(
 
     entry = run(entry, now=now)
     assert (entry.state, entry.attempts) == (EntryState.PENDING, 1)
-    assert entry.due_at == now + timedelta(seconds=60)
+    assert entry.due_at == now + timedelta(seconds=5)  # the one retry policy's backoff
     assert entry.reason.startswith("attempt 1 failed: sending failed: SMTPServerDisconnected")
 
-    entry = run(entry, now=entry.due_at)
+    second = entry.due_at
+    entry = run(entry, now=second)
     assert (entry.state, entry.attempts) == (EntryState.PENDING, 2)
+    assert entry.due_at == second + timedelta(seconds=10)
     entry = run(entry, now=entry.due_at)
     assert (entry.state, entry.attempts) == (EntryState.FAILED, 3)
     assert entry.reason == (

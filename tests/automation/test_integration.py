@@ -14,7 +14,8 @@ from django.utils import timezone
 from automation.api.integration import router
 from automation.constants import EntryState, EventType
 from automation.engine.handler import snapshot
-from automation.execution.actions import integration
+from automation.execution import retry
+from automation.execution.actions import integration, payloads
 from automation.models import Action, Adaptor, Endpoint, EventCondition, LogEntry
 from leads.models import Call, Lead
 
@@ -288,7 +289,7 @@ def test_it_caps_the_backoff_at_fifteen_minutes():
     class Outcome:
         ok, status_code, reason, response = False, 500, "http 500", {}
 
-    assert integration.retry_at(Outcome, 12, 20, NOW) == NOW + timedelta(minutes=15)
+    assert retry.retry_at(Outcome, 12, 20, NOW) == NOW + timedelta(minutes=15)
 
 
 def test_it_does_not_retry_a_4xx(make_lead, make_endpoint, integrate, run, http_server):
@@ -614,7 +615,7 @@ def test_the_api_needs_permissions(client, db):
 
 
 def test_it_keeps_revenue_as_exact_text():
-    assert integration.plain({"r": Decimal("10.10")}) == {"r": "10.10"}
+    assert payloads.plain({"r": Decimal("10.10")}) == {"r": "10.10"}
     assert timezone.is_aware(NOW)
 
 

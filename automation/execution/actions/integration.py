@@ -41,274 +41,31 @@ pair, or with no success value just a substring) its value must equal
 `success_value` (with none: be present and not empty/false/null).
 """
 
-import contextlib
 import json
 import re
 import uuid
 import xml.etree.ElementTree as ElementTree
-import zoneinfo
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
-from email.utils import parsedate_to_datetime
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.db import models
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 
 from automation.constants import ActionType, EntryState
-from automation.document.schema import ConfigError, Ref, Schema, join
+from automation.document.schema import ConfigError, Ref, Schema
+from automation.execution import retry
 from automation.execution.actions.base import Executor, Result, Run
-from automation.models import Adaptor, Endpoint
-from crm import http
-from crm.masking import MASK, NOTHING, Masker, url_password
-from leads.models import Lead, List, Status
-from leads.placeholders import CALL_FIELDS
-
-# --- Retry policy (shared with the SMS and VB gateways) ------------------------------
-
-BACKOFF_FIRST = timedelta(seconds=5)
-BACKOFF_MAX = timedelta(minutes=15)
-RETRY_AFTER_MAX = timedelta(hours=1)
-TRANSIENT_REASONS = ("dns:", "refused:", "unreachable:", "timeout:", "connection:")
-# Reasons stay short enough for the log column (500) with the runner's retry prefix.
-REASON_MAX = 440
-
-
-def transient(outcome):
-    """Worth another attempt: no response (network, DNS, timeout), a 5xx or a 429."""
-    if outcome.status_code is not None:
-        return outcome.status_code == 429 or 500 <= outcome.status_code < 600
-    return outcome.reason.startswith(TRANSIENT_REASONS)
-
-
-def retry_after(outcome, now):
-    """The wait a 429/503 asked for in Retry-After (seconds or HTTP-date), or None."""
-    if outcome.status_code not in (429, 503):
-        return None
-    headers = (outcome.response or {}).get("headers") or {}
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if not value:
-        return None
-    value = str(value).strip()
-    if value.isascii() and value.isdigit():  # "²".isdigit() too; and no overflow
-        wait = timedelta(seconds=min(int(value[:12]), RETRY_AFTER_MAX.total_seconds()))
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        wait = when - now
-    return min(max(wait, timedelta(0)), RETRY_AFTER_MAX)
-
-
-def retry_at(outcome, attempts, max_attempts, now):
-    """When to try again after failed attempt `attempts`, or None when it is final."""
-    if outcome.ok or not transient(outcome) or attempts >= max_attempts:
-        return None
-    wait = retry_after(outcome, now)
-    if wait is None:
-        wait = min(BACKOFF_FIRST * 2 ** min(attempts - 1, 16), BACKOFF_MAX)
-    return now + wait
-
-
-# --- What the request is about -------------------------------------------------------
-
-
-@dataclass
-class Subject:
-    """The lead (live or from its snapshot), the triggering call and the workflow, as values."""
-
-    lead: dict
-    zone: object
-    call: dict | None = None
-    workflow: dict | None = None
-
-    @classmethod
-    def of(cls, lead=None, call=None, workflow=None, snapshot=None):
-        values = lead_values(lead) if lead is not None else snapshot_values(snapshot or {})
-        zone = lead.zone if lead is not None else zone_of(values.get("timezone"))
-        return cls(
-            lead=values,
-            zone=zone,
-            call=call_values(call) if call is not None else None,
-            workflow={"id": workflow.pk, "name": workflow.name} if workflow is not None else None,
-        )
-
-    def value(self, source):
-        """The value an adaptor `source` names (None when there is none)."""
-        call = self.call or {}
-        if source in ("workflow", "workflow.name"):
-            return (self.workflow or {}).get("name")
-        if source == "workflow.id":
-            return (self.workflow or {}).get("id")
-        if source == "agent":
-            return call.get("agent")
-        if source.startswith("call."):
-            return call.get(source[5:])
-        if source.startswith("custom."):
-            return self.custom().get(source[7:])
-        if source in self.lead and source != "custom_fields":
-            return self.lead[source]
-        return self.custom().get(source)
-
-    def custom(self):
-        custom = self.lead.get("custom_fields")
-        return custom if isinstance(custom, dict) else {}
-
-
-def zone_of(name):
-    try:
-        return zoneinfo.ZoneInfo(name or settings.TIME_ZONE)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
-
-
-def lead_values(lead):
-    values = {f.name: getattr(lead, f.attname) for f in lead._meta.concrete_fields}
-    values["status_name"] = lead.status.name if lead.status_id else ""
-    values["list_name"] = lead.list.name if lead.list_id else ""
-    values["campaign"] = lead.list.campaign.name if lead.list_id else ""
-    return values
-
-
-def snapshot_values(snapshot):
-    """A deleted lead's values from the snapshot on its log entry (attnames, ISO dates)."""
-    values = {}
-    for f in Lead._meta.concrete_fields:
-        value = snapshot.get(f.attname)
-        if isinstance(value, str) and isinstance(f, models.DateTimeField | models.DateField):
-            # A value the field cannot read is sent as it was kept.
-            with contextlib.suppress(Exception):
-                value = f.to_python(value)
-        values[f.name] = value
-    status = Status.objects.filter(pk=values.get("status")).first()
-    lead_list = List.objects.select_related("campaign").filter(pk=values.get("list")).first()
-    values["status_name"] = status.name if status else ""
-    values["list_name"] = lead_list.name if lead_list else ""
-    values["campaign"] = lead_list.campaign.name if lead_list else ""
-    return values
-
-
-def call_values(call):
-    """The triggering call: relations by their readable keys (agent username, names)."""
-    related = {
-        "disposition": lambda: call.disposition_id,
-        "disposition_name": lambda: call.disposition.name if call.disposition_id else "",
-        "agent": lambda: call.agent.get_username() if call.agent_id else "",
-        "campaign": lambda: call.campaign.name if call.campaign_id else "",
-        "list": lambda: call.list.name if call.list_id else "",
-        "queue": lambda: call.queue.name if call.queue_id else "",
-        "inbound_number": lambda: call.inbound_number.number if call.inbound_number_id else "",
-    }
-    return {
-        name: related[name]() if name in related else getattr(call, name) for name in CALL_FIELDS
-    }
-
-
-# --- The payload -----------------------------------------------------------------------
-
-
-def is_empty(value):
-    return value is None or value == "" or value == [] or value == {}
-
-
-def formatted(value, date_format, zone):
-    """Dates and datetimes with `date_format` (datetimes in `zone`), else ISO 8601."""
-    if isinstance(value, str) and date_format:
-        try:
-            parsed = parse_datetime(value.strip()) or parse_date(value.strip())
-        except ValueError:
-            parsed = None
-        if parsed is not None:
-            value = parsed
-    if isinstance(value, datetime):
-        if timezone.is_naive(value):
-            value = value.replace(tzinfo=zone)
-        return value.astimezone(zone).strftime(date_format) if date_format else value.isoformat()
-    if isinstance(value, date):
-        return value.strftime(date_format) if date_format else value.isoformat()
-    return plain(value)
-
-
-def plain(value):
-    """A JSON-ready value: Decimals as text, dates ISO, ids of keys as they are."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal | uuid.UUID):
-        return str(value)
-    return value
-
-
-def destination_keys(to):
-    return [key.strip() for key in to.split(",")]
-
-
-def mapped_payload(fields, subject):
-    payload = {}
-    for spec in fields:
-        value = subject.value(spec["source"])
-        if is_empty(value):
-            value = spec.get("default", "")
-        else:
-            value = formatted(value, spec.get("date_format") or "", subject.zone)
-        for key in destination_keys(spec["to"]):
-            payload[key] = value
-    return payload
-
-
-def default_payload(subject, entry_id, key):
-    lead = {
-        name: formatted(value, "", subject.zone)
-        for name, value in subject.lead.items()
-        if name != "custom_fields"
-    }
-    lead["custom_fields"] = plain(subject.custom())
-    call = None
-    if subject.call is not None:
-        call = {name: formatted(value, "", subject.zone) for name, value in subject.call.items()}
-    return {
-        "lead": lead,
-        "call": call,
-        "workflow": subject.workflow,
-        "entry_id": entry_id,
-        "idempotency_key": key,
-    }
-
-
-def build_payload(adaptor, subject, entry_id, key):
-    """The adaptor's mapping, or the default payload; ConfigError for a malformed adaptor."""
-    if adaptor is None:
-        return default_payload(subject, entry_id, key)
-    return mapped_payload(clean_adaptor_fields(adaptor.fields, "adaptor.fields"), subject)
-
-
-def form_pairs(payload, prefix=""):
-    """A (nested) payload as form pairs: `lead[first_name]=Ada`, lists as `key[]`."""
-    pairs = []
-    items = payload.items() if isinstance(payload, dict) else ((None, v) for v in payload)
-    for name, value in items:
-        key = str(name) if not prefix else f"{prefix}[{'' if name is None else name}]"
-        if isinstance(value, dict | list | tuple):
-            pairs.extend(form_pairs(value, key))
-        elif value is None:
-            pairs.append((key, ""))
-        elif isinstance(value, bool):
-            pairs.append((key, "true" if value else "false"))
-        else:
-            pairs.append((key, str(value)))
-    return pairs
-
 
 # --- The request -------------------------------------------------------------------------
+from automation.execution.actions.payloads import Subject, build_payload, form_pairs, plain
+from automation.execution.actions.settings_check import (
+    check_credentials,
+    clean_headers,
+    endpoint_masker,
+)
+from automation.models import Adaptor, Endpoint
+from crm import http
+from crm.masking import NOTHING, Masker
 
 
 @dataclass
@@ -330,17 +87,6 @@ class Prepared:
             "headers": self.masker.headers(self.headers),
             "body": self.masker.text(self.body.decode("utf-8", errors="replace")),
         }
-
-
-def endpoint_masker(endpoint):
-    """The one masker (crm.masking) of everything this endpoint sends."""
-    return Masker.of(
-        secret=endpoint.secret,
-        auth_query=endpoint.auth_query,
-        headers=endpoint.headers if isinstance(endpoint.headers, dict) else {},
-        secret_headers=endpoint.secret_headers or (),
-        url=endpoint.url,
-    )
 
 
 def with_query(url, query):
@@ -393,7 +139,6 @@ def send_request(endpoint, prepared):
         headers=prepared.headers,
         body=prepared.body if prepared.method != "GET" else None,
         timeout=endpoint.timeout_seconds,
-        max_attempts=1,
         allow_private=settings.INTEGRATION_ALLOW_PRIVATE_NETWORKS,
         masker=prepared.masker,
     )
@@ -503,10 +248,10 @@ def judge(endpoint, outcome, attempts, now, labels=None):
     reason = outcome.reason
     if outcome.status_code is not None and outcome.text.strip():
         reason = f"{reason}: {excerpt(outcome.text)}"
-    when = retry_at(outcome, attempts, endpoint.max_attempts, now)
-    if when is None and transient(outcome):
+    when = retry.retry_at(outcome, attempts, endpoint.max_attempts, now)
+    if when is None and retry.transient(outcome):
         reason = f"{reason} (attempt {attempts} of {endpoint.max_attempts}: giving up)"
-    return Result(EntryState.FAILED, reason[:REASON_MAX], logged, when)
+    return Result(EntryState.FAILED, reason[: retry.REASON_MAX], logged, when)
 
 
 def timestamp_of(now):
@@ -547,195 +292,6 @@ def preview(endpoint, adaptor, lead, call=None, workflow=None, send=False):
             elapsed_ms=outcome.elapsed_ms,
         )
     return prepared.masker.value(shown)
-
-
-# --- Validation of adaptor fields and endpoint headers ------------------------------------
-
-ADAPTOR_KEYS = ("source", "to", "default", "date_format")
-SPECIAL_SOURCES = (
-    "status_name", "list_name", "campaign", "agent", "workflow", "workflow.name", "workflow.id",
-)  # fmt: skip
-BARE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-CUSTOM_NAME = re.compile(r"^custom\.[A-Za-z_][A-Za-z0-9_]*$")
-DESTINATION_KEY = re.compile(r"^[^\s,]{1,100}$")
-STRFTIME_DIRECTIVES = set("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
-HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$")
-RESERVED_HEADERS = ("host", "content-length", "transfer-encoding", "connection")
-
-
-def check_source(source):
-    if source in Lead.CONDITION_FIELDS or source in SPECIAL_SOURCES or CUSTOM_NAME.match(source):
-        return ""
-    if source.startswith("call."):
-        if source[5:] in CALL_FIELDS:
-            return ""
-        return f"{source!r} is not a call field: use one of {', '.join(CALL_FIELDS)}"
-    if BARE_NAME.match(source):
-        return ""  # a custom field
-    return f"{source!r} is not a lead field, custom field, call.<field> or workflow value"
-
-
-def check_date_format(text):
-    index = 0
-    while index < len(text):
-        if text[index] == "%":
-            code = text[index + 1 : index + 2]
-            if code == "-":  # glibc's "no padding" flag: %-d
-                code = text[index + 2 : index + 3]
-                index += 1
-            if code not in STRFTIME_DIRECTIVES:
-                return f"%{code} is not a strftime directive" if code else "ends with a lone %"
-            index += 2
-        else:
-            index += 1
-    return ""
-
-
-def clean_adaptor_fields(fields, path="fields"):
-    """Validate an adaptor's mapping; raise ConfigError whose paths say which field is wrong."""
-    if not isinstance(fields, list):
-        raise ConfigError.at(path, "must be a list of {source, to, default, date_format} objects")
-    errors, cleaned, fed = {}, [], {}
-    for i, spec in enumerate(fields):
-        here = join(path, i)
-        if not isinstance(spec, dict):
-            errors[here] = "must be an object with source and to"
-            continue
-        for unknown in sorted(set(spec) - set(ADAPTOR_KEYS)):
-            errors[join(here, unknown)] = "unknown key"
-        source, to = spec.get("source"), spec.get("to")
-        if not isinstance(source, str) or not source.strip():
-            errors[join(here, "source")] = "is required: a lead field, custom field or call.<field>"
-        elif problem := check_source(source.strip()):
-            errors[join(here, "source")] = problem
-        if not isinstance(to, str) or not to.strip():
-            errors[join(here, "to")] = "is required: the destination key(s), comma-separated"
-        else:
-            for key in destination_keys(to):
-                if not DESTINATION_KEY.match(key):
-                    errors[join(here, "to")] = f"{key!r} is not a key (1–100 characters, no spaces)"
-                elif key in fed:
-                    errors[join(here, "to")] = (
-                        f"the key {key!r} is already fed by fields[{fed[key]}]"
-                    )
-                else:
-                    fed[key] = i
-        default = spec.get("default", "")
-        if default is not None and not isinstance(default, str | int | float | bool):
-            errors[join(here, "default")] = "must be a single value"
-        date_format = spec.get("date_format", "")
-        if date_format is None:
-            date_format = ""
-        if not isinstance(date_format, str) or len(date_format) > 100:
-            errors[join(here, "date_format")] = "must be a strftime format such as %Y-%m-%d"
-        elif problem := check_date_format(date_format):
-            errors[join(here, "date_format")] = problem
-        if not any(p.startswith(here) for p in errors):
-            cleaned.append(
-                {
-                    "source": source.strip(),
-                    "to": ",".join(destination_keys(to)),
-                    "default": "" if default is None else default,
-                    "date_format": date_format,
-                }
-            )
-    if errors:
-        raise ConfigError(errors)
-    return cleaned
-
-
-def clean_auth_query(value, path="auth_query"):
-    """`name=value&name2=value2` (a leading ? or & is dropped), or ConfigError."""
-    value = (value or "").strip().lstrip("?&")
-    for piece in value.split("&") if value else ():
-        name, eq, _ = piece.partition("=")
-        if not name or not eq or any(c.isspace() for c in piece):
-            raise ConfigError.at(
-                path, f"{piece!r} is not name=value: write e.g. api_key=abc&account=7."
-            )
-    return value
-
-
-def clean_headers(headers, path="headers"):
-    """Validate an endpoint's extra headers: an object of header names to strings."""
-    if headers is None:
-        return {}
-    if not isinstance(headers, dict):
-        raise ConfigError.at(path, "must be an object of header names to string values")
-    errors = {}
-    for name, value in headers.items():
-        here = f"{path}.{name}"
-        if not HEADER_NAME.match(name):
-            errors[here] = "is not a valid header name"
-        elif name.lower() in RESERVED_HEADERS:
-            errors[here] = "is set by the HTTP client and cannot be overridden"
-        elif not isinstance(value, str):
-            errors[here] = f"must be a string, not {type(value).__name__}"
-        elif "\r" in value or "\n" in value:
-            errors[here] = "may not contain line breaks"
-    if errors:
-        raise ConfigError(errors)
-    return dict(headers)
-
-
-def shown_settings(endpoint):
-    """The endpoint's url, auth query and headers as shown back (API, admin form):
-    every secret value as ***. `restore_masked` undoes it for what is sent back."""
-    masker = endpoint_masker(endpoint)
-    headers = endpoint.headers if isinstance(endpoint.headers, dict) else {}
-    auth = parse_qsl(endpoint.auth_query.strip().lstrip("?&"), keep_blank_values=True)
-    return {
-        "url": masker.url(endpoint.url),
-        "auth_query": "&".join(f"{name}={MASK}" for name, _ in auth),
-        "headers": {name: masker.headers({name: value})[name] for name, value in headers.items()},
-    }
-
-
-def restore_masked(endpoint, url=None, auth_query=None, headers=None):
-    """(url, auth_query, headers) with every *** put back to the stored value it stands for."""
-    if url is not None and endpoint is not None:
-        stored = url_password(endpoint.url)
-        parts = urlsplit(url.strip())
-        if stored and parts.password == MASK:
-            netloc = parts.netloc.replace(f":{MASK}@", f":{quote(stored[1], safe='')}@", 1)
-            url = urlunsplit(parts._replace(netloc=netloc))
-    if auth_query is not None and endpoint is not None:
-        stored = dict(parse_qsl(endpoint.auth_query.strip().lstrip("?&"), keep_blank_values=True))
-        pieces = []
-        for piece in auth_query.strip().lstrip("?&").split("&") if auth_query.strip() else ():
-            name, eq, value = piece.partition("=")
-            if value == MASK and name in stored:
-                value = quote_plus(stored[name], safe="")
-            pieces.append(f"{name}{eq}{value}")
-        auth_query = "&".join(pieces)
-    if isinstance(headers, dict) and endpoint is not None and isinstance(endpoint.headers, dict):
-        headers = {
-            name: endpoint.headers.get(name, value) if value == MASK else value
-            for name, value in headers.items()
-        }
-    return url, auth_query, headers
-
-
-def check_credentials(url, headers, path="url"):
-    """A password in the URL and an Authorization header cannot both be sent: refuse the pair."""
-    names = {str(n).lower() for n in headers} if isinstance(headers, dict) else set()
-    if "authorization" in names and url_password(url or ""):
-        raise ConfigError.at(
-            path,
-            "has a password and the headers an Authorization: only one can be sent "
-            "(the URL's would silently replace the header); keep one",
-        )
-
-
-def clean_secret_headers(names, path="secret_headers"):
-    """The header names an operator marks secret: a list of header names."""
-    if names in (None, ""):
-        return []
-    if not isinstance(names, list) or not all(
-        isinstance(n, str) and HEADER_NAME.match(n) for n in names
-    ):
-        raise ConfigError.at(path, 'must be a list of header names, e.g. ["X-Partner-Pin"]')
-    return list(dict.fromkeys(names))
 
 
 # --- The executor ------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Message-ID) so a receiver can drop a repeat.
 """
 
 import smtplib
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -15,16 +14,14 @@ from django.core.mail.utils import DNS_NAME
 
 from automation.constants import ActionType, EntryState
 from automation.document.schema import Ref, Schema, Text
-from automation.execution import providers
+from automation.execution import providers, retry
 from automation.execution.actions.base import Executor, Result, Run
-from automation.execution.actions.integration import REASON_MAX, retry_at
 from crm.masking import Masker
 from leads import placeholders
 from leads.models import EmailTemplate
 
 # SMTP trouble that may pass: attempts in all, and the wait after attempt n.
 EMAIL_MAX_ATTEMPTS = 3
-EMAIL_RETRY_SECONDS = (60, 300)
 # SMS and VB gateways: attempts in all (the waits are those of INTEGRATION).
 GATEWAY_MAX_ATTEMPTS = 3
 
@@ -78,12 +75,11 @@ class Email(Executor):
             message.send()
         except Exception as exc:  # any backend error is this action's failure, not a crash
             # Bounded: the runner prefixes retry reasons and the column holds 500.
-            reason = f"sending failed: {type(exc).__name__}: {exc}"[:REASON_MAX]
-            attempts = run.entry.attempts
-            if transient_smtp_error(exc) and attempts < EMAIL_MAX_ATTEMPTS:
-                wait = EMAIL_RETRY_SECONDS[min(attempts, len(EMAIL_RETRY_SECONDS)) - 1]
-                return Result.failed(reason, retry_at=run.now + timedelta(seconds=wait), **sent)
-            return Result.failed(reason, **sent)
+            reason = f"sending failed: {type(exc).__name__}: {exc}"[: retry.REASON_MAX]
+            when = None
+            if transient_smtp_error(exc):
+                when = retry.later(run.entry.attempts, EMAIL_MAX_ATTEMPTS, run.now)
+            return Result.failed(reason, retry_at=when, **sent)
         return Result.ok(**sent)
 
 
@@ -112,10 +108,12 @@ class ProviderMessage(Executor):
         logged = delivery.as_log()
         if delivery.ok:
             return Result(EntryState.SUCCEEDED, "", logged)
-        reason = f"{provider.name} provider: {delivery.reason}"[:REASON_MAX]
+        reason = f"{provider.name} provider: {delivery.reason}"[: retry.REASON_MAX]
         when = None
         if delivery.outcome is not None:
-            when = retry_at(delivery.outcome, run.entry.attempts, GATEWAY_MAX_ATTEMPTS, run.now)
+            when = retry.retry_at(
+                delivery.outcome, run.entry.attempts, GATEWAY_MAX_ATTEMPTS, run.now
+            )
         return Result(EntryState.FAILED, reason, logged, when)
 
     def masker(self, entry):
