@@ -262,9 +262,7 @@ def _resolve(target: _Target, allow_private: bool | None) -> list[str]:
         infos = _getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         if exc.errno == socket.EAI_AGAIN:
-            error = NotResolved(f"dns: {target.host} did not resolve (temporary failure)")
-            error.retry = True
-            raise error from None
+            raise NotResolved(f"dns: {target.host} did not resolve (temporary failure)") from None
         raise NotResolved(f"dns: {target.host} did not resolve") from None
     except (UnicodeError, ValueError) as exc:
         raise InvalidURL(f"invalid url: {exc}") from None
