@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("automation", "0006_fewer_log_checks"),
+        ("automation", "0003_log_references"),
     ]
 
     operations = [
