@@ -27,6 +27,54 @@ from bench import cluster, world
 from bench.stats import median, ratio
 
 ADD_ONE = ("FIELD", {"field": "custom.n", "op": "add", "value": 1})
+LIMIT_TABLE = "bench_limit_rows"
+
+
+def database_limit(seconds=8.0, clients=2, batch=50, rows=100_000):
+    """The database's own limit, pgbench-style: single-row UPDATEs by primary key
+    (random rows of a 100,000-row table), `batch` per transaction, from `clients`
+    threads with a connection each, as the workers have. Updates per second."""
+    import random
+    import threading
+
+    from django.db import connections
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {LIMIT_TABLE}")
+        cursor.execute(f"CREATE TABLE {LIMIT_TABLE} (id int PRIMARY KEY, n bigint NOT NULL)")
+        cursor.execute(f"INSERT INTO {LIMIT_TABLE} SELECT g, 0 FROM generate_series(1, {rows}) g")
+        cursor.execute(f"VACUUM ANALYZE {LIMIT_TABLE}")
+    done = [0] * clients
+    stop = threading.Event()
+
+    def client(number):
+        rng = random.Random(number)
+        try:
+            with connections["default"].cursor() as cursor:
+                while not stop.is_set():
+                    cursor.execute("BEGIN")
+                    for _ in range(batch):
+                        cursor.execute(
+                            f"UPDATE {LIMIT_TABLE} SET n = n + 1 WHERE id = %s",
+                            [rng.randint(1, rows)],
+                        )
+                    cursor.execute("COMMIT")
+                    done[number] += batch
+        finally:
+            connections["default"].close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {LIMIT_TABLE}")
+    return sum(done) / elapsed
 
 
 def prepare(n):
@@ -204,6 +252,16 @@ def run(opts):
             f"({fixed:.0f} s of setup, start and stop per run)."
         )
     rows, table, results = [], [], {}
+    limit = database_limit()
+    rows.append(
+        {
+            "metric": "Database limit: single-row UPDATEs by key, 50 per transaction, "
+            "2 connections (pgbench-style, same run)",
+            "value": f"{limit:,.0f} updates/s",
+            "target": "—",
+            "met": None,
+        }
+    )
     ceiling = opts.dispatch_n
     for broker in brokers:
         memory_run = broker == "orm"
@@ -262,6 +320,15 @@ def run(opts):
                 "value": f"{rate:,.0f} entries/s",
                 "target": "≥ 1,000/s",
                 "met": rate >= 1000 and correct,
+            }
+        )
+        rows.append(
+            {
+                "metric": f"… as a share of the database limit ({broker.upper()})",
+                "value": f"{rate / limit:.1%} (an entry costs several statements: claim, "
+                "lock, effect, result)",
+                "target": "—",
+                "met": None,
             }
         )
         rows.append(
