@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from automation.api import ConstantsView
 from automation.api import router as automation_router
 from automation.api_integration import router as integration_router
+from crm import health
 from leads.api import router as leads_router
 
 # One router, so the API root lists every endpoint.
@@ -26,4 +27,6 @@ api = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api)),
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", health.metrics, name="metrics"),
 ]
