@@ -167,6 +167,15 @@ class SafeSentinel(Sentinel):
         self.last_beat = 0
         self.start()
 
+    def spawn_process(self, target, *args):
+        # Its processes get the default SIGTERM (django-q2 terminates a worker
+        # past its timeout with it), not the sentinel's SIG_IGN.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        try:
+            return super().spawn_process(target, *args)
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
     # Locks -----------------------------------------------------------------
 
     def free_locks(self, process):

@@ -179,10 +179,12 @@ class Watchdog:
 
 
 def sweep_hopper():
-    """Expire hopper slots past their time (each fires Hopper Expired)."""
+    """Expire hopper slots past their time (each fires Hopper Expired); forget the
+    heartbeats of processes long gone."""
     from leads.models import HopperEntry
 
     try:
+        Heartbeat.forget_gone()
         return HopperEntry.expire_due()
     except Exception:
         log.exception("hopper sweep failed")

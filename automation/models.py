@@ -8,6 +8,7 @@ and the log at once), Notification (loop conflicts), Endpoint/Adaptor
 """
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -493,6 +494,13 @@ class Heartbeat(models.Model):
         if new_wedge:
             cls.objects.filter(pk=row.pk).update(wedges=models.F("wedges") + 1)
         return row
+
+    @classmethod
+    def forget_gone(cls, now=None, after=timedelta(days=7)):
+        """Delete the rows of processes gone for `after` (each restart makes a new
+        row), except those that found wedges: /metrics keeps counting them."""
+        now = now or timezone.now()
+        return cls.objects.filter(seen_at__lt=now - after, wedges=0).delete()[0]
 
 
 class RulesVersion(models.Model):

@@ -96,3 +96,13 @@ def test_a_busy_cluster_is_not_wedged(db, clock, handed_out, make_lead, make_ent
     clock(10)
     watchdog.tick()
     assert row().wedged == ""
+
+
+def test_it_forgets_processes_gone_for_a_week_unless_they_found_wedges(db):
+    now = timezone.now()
+    for name, days, wedges in [("old", 8, 0), ("old wedged", 8, 1), ("recent", 6, 0)]:
+        Heartbeat.objects.create(
+            name=name, role=HeartbeatRole.CLUSTER, seen_at=now - timedelta(days=days), wedges=wedges
+        )
+    assert Heartbeat.forget_gone(now) == 1
+    assert set(Heartbeat.objects.values_list("name", flat=True)) == {"old wedged", "recent"}
