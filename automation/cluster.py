@@ -328,7 +328,11 @@ class SafeCluster(Cluster):
     def start(self):
         ctx = get_mp_context()
         self.stop_event, self.start_event = ctx.Event(), ctx.Event()
-        self.health = {"guarded_at": ctx.Value("d", time.monotonic()), "wedged": ctx.Value("i", 0)}
+        # Lock-free: a sentinel killed (or stopped) while writing must not block this process.
+        self.health = {
+            "guarded_at": ctx.Value("d", time.monotonic(), lock=False),
+            "wedged": ctx.Value("i", 0, lock=False),
+        }
         self.sentinel = ctx.Process(
             target=SafeSentinel,
             name=f"Process-{uuid.uuid4().hex}",
