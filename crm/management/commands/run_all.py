@@ -8,8 +8,11 @@ process (a django-q2 cluster must not get a group-wide signal: see
 shared/DJANGO-Q2.md), then, after STOP_GRACE, SIGKILL to each child's whole
 process group, whatever state it is in: no orphans.
 
-In production the same roles run under systemd or compose, each with a
-restart policy (see the README); this command is for one machine.
+The web server is gunicorn with deploy/gunicorn.conf.py when that file
+exists, else runserver; the workers are `manage.py workers` (django-q2,
+hardened: automation/cluster.py). In production the same roles run under
+systemd or compose, each with a restart policy (see the README); this
+command is for one machine.
 """
 
 import contextlib
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
@@ -27,11 +31,15 @@ MAX_BACKOFF = 30
 HEALTHY_AFTER = 60  # seconds of running that reset a child's backoff
 
 
+GUNICORN_CONF = Path(__file__).resolve().parents[3] / "deploy" / "gunicorn.conf.py"
+
+
 def commands(addr):
     """The roles and their command lines."""
     manage = [sys.executable, "manage.py"]
+    web = [sys.executable, "-m", "gunicorn", "crm.wsgi", "-c", str(GUNICORN_CONF), "-b", addr]
     return {
-        "web": [*manage, "runserver", addr, "--noreload"],
+        "web": web if GUNICORN_CONF.exists() else [*manage, "runserver", addr, "--noreload"],
         "workers": [*manage, "workers"],  # django-q2, hardened (automation/cluster.py)
         "dispatcher": [*manage, "dispatcher"],
     }
