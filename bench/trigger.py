@@ -115,7 +115,7 @@ class Saver:
 
 def measure(n, in_scope_share, saves):
     """One row: plain vs engine saves with n background workflows, then with 10 matching."""
-    from automation import rules
+    from automation.engine import rules
     from automation.models import LogEntry, Trigger
     from leads.models import Lead
 
@@ -169,7 +169,7 @@ def measure(n, in_scope_share, saves):
 
 
 def run(opts):
-    from automation import rules
+    from automation.engine import rules
 
     detail = [measure(n, 0.01, opts.trigger_saves) for n in opts.trigger_counts]
     biggest, zero = detail[-1], detail[0]

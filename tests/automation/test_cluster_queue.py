@@ -1,4 +1,4 @@
-"""The root of the wedge (django-q2 #23), and automation.cluster's fix for it.
+"""The root of the wedge (django-q2 #23), and automation.execution.cluster's fix for it.
 
 A worker waiting for a task inside django-q2's Queue.get() holds the queue's
 read lock; SIGKILLed there, it holds it forever. SafeQueue waits outside the
@@ -14,7 +14,7 @@ import time
 import pytest
 from django_q.queues import Queue
 
-from automation.cluster import SafeQueue, free
+from automation.execution.cluster import SafeQueue, free
 
 fork = multiprocessing.get_context("fork")
 

@@ -8,7 +8,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from automation import rules
+from automation.engine import rules
 from automation.constants import TriggerOutcome
 from automation.models import ActionSet, EventCondition, RulesVersion, Workflow
 from leads.models import Call, Status

@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from automation import dispatcher
+from automation.execution import dispatcher
 from automation.constants import EntryState, HeartbeatRole
 from automation.models import Heartbeat, LogEntry
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from automation.cluster import descendants
+from automation.execution.cluster import descendants
 
 pytestmark = [pytest.mark.cluster, pytest.mark.postgres]
 

@@ -1,7 +1,7 @@
 """A wedged cluster is found, named by /healthz, counted by /metrics, and restarted.
 
 A real wedge cannot be provoked at will any more (that is the point of
-automation.cluster), so this one is made by hand: both workers are SIGSTOPped
+automation.execution.cluster), so this one is made by hand: both workers are SIGSTOPped
 while idle. Tasks then wait in the cluster's queue with no worker taking
 them, which is what a wedge looks like from the outside.
 """

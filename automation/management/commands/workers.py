@@ -4,7 +4,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from automation import cluster
+from automation.execution import cluster
 
 
 class Command(BaseCommand):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-STOP_GRACE = 15  # > the cluster's own stop grace (automation.cluster.STOP_GRACE)
+STOP_GRACE = 15  # > the cluster's own stop grace (automation.execution.cluster.STOP_GRACE)
 MAX_BACKOFF = 30
 HEALTHY_AFTER = 60  # seconds of running that reset a child's backoff
 

@@ -25,7 +25,7 @@ starts one). Any number of dispatchers may run on any number of machines:
    WEDGE_SECONDS while nothing it handed out started meanwhile mean a
    wedged or absent cluster. It names that in its heartbeat (`/healthz`
    answers 503, `/metrics` counts it); the cluster's own main process
-   (`manage.py workers`, automation.cluster) restarts a wedged cluster.
+   (`manage.py workers`, automation.execution.cluster) restarts a wedged cluster.
 """
 
 import logging
@@ -39,7 +39,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from automation import tasks
+from automation.execution import tasks
 from automation.constants import EntryState, HeartbeatRole
 from automation.models import Heartbeat, LogEntry
 

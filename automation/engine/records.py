@@ -129,7 +129,7 @@ TIMES = ("due_at", "lease_until", "finished_at")
 def sets_json(sets):
     """The action sets as JSON, their times as ISO text formatted once per distinct time.
 
-    The sets of one occurrence share a few times (automation.engine memoises
+    The sets of one occurrence share a few times (automation.engine.handler memoises
     due times); formatting each once here, rather than in a `default` hook per
     value, halves the cost of this document.
     """

@@ -3,7 +3,7 @@
 `handle(occ, lead)` runs inside the transaction that changed the lead, so
 what it writes commits or rolls back with that change. Steps:
 
-1. Take this process's compiled rule index (automation.rules); nothing to do
+1. Take this process's compiled rule index (automation.engine.rules); nothing to do
    without active workflows.
 2. Stop Workflow If: when the lead (as saved now) meets a workflow's stop
    condition, cancel that workflow's pending entries for the lead.
@@ -18,8 +18,8 @@ what it writes commits or rolls back with that change. Steps:
    perform-action-on, a sticky hash of workflow and lead (`not_selected`) →
    loop protection (`loop_disabled` on the 100th self-re-trigger) → `fired`.
 5. Every trigger record, and for a fired one a pending entry per active
-   action with its due time (automation.timing), written in one statement
-   (automation.records); entries due now are handed to django-q2 when the
+   action with its due time (automation.engine.timing), written in one statement
+   (automation.engine.records); entries due now are handed to django-q2 when the
    transaction commits.
 """
 
@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from automation import records, rules, timing
+from automation.engine import records, rules, timing
 from automation.constants import (
     LOOP_LIMIT,
     RATE_LIMIT_REASON,
@@ -45,7 +45,7 @@ from automation.constants import (
     StopIf,
     TriggerOutcome,
 )
-from automation.occurrences import field_value, jsonable, quiet
+from automation.engine.occurrences import field_value, jsonable, quiet
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def fire(index, matched, occ, lead, before=None):
             .values_list("workflow_id", flat=True)
             .distinct()
         )
-    # The write applies the rate limit (automation.records), except to a
+    # The write applies the rate limit (automation.engine.records), except to a
     # self-re-trigger: the loop gate after it counts an iteration.
     in_loop = [r.id for r in matched if r.id in occ.chain]
     fired_recently = records.fired_recently(lead.pk, in_loop, now) if in_loop else {}
@@ -195,7 +195,7 @@ def fire(index, matched, occ, lead, before=None):
     written = records.write(lead, occ, triggers, sets)
     due_now = [entry_id for entry_id, handed_off in written if handed_off]
     if due_now:
-        from automation import tasks
+        from automation.execution import tasks
 
         transaction.on_commit(lambda: tasks.enqueue(due_now))
     return [entry_id for entry_id, _ in written]

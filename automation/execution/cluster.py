@@ -35,10 +35,10 @@ What this module does about it:
 
 A wedge the first two steps miss (a process killed in the microseconds it
 reads or writes a message leaves a half message in the pipe) is still found
-by step 2's check or by the dispatcher (`automation.dispatcher.Watchdog`),
+by step 2's check or by the dispatcher (`automation.execution.dispatcher.Watchdog`),
 and step 3 restarts the cluster. Work is never lost or doubled by a restart:
 the dispatcher's leases hand the entries out again, and the runner's claim
-makes a second delivery a no-op (see automation.runner).
+makes a second delivery a no-op (see automation.execution.runner).
 """
 
 import contextlib

@@ -11,16 +11,16 @@ import zoneinfo
 from django.conf import settings
 from django.utils import timezone
 
-from automation import engine, records, rules, timing
+from automation.engine import handler as engine, records, rules, timing
 from automation.constants import (
     RATE_LIMIT_SECONDS,
     RATE_LIMIT_TRIGGERS,
     EntryState,
     TriggerOutcome,
 )
-from automation.events import EVENTS
-from automation.occurrences import Occurrence, call_data, field_value
-from automation.schema import ConfigError
+from automation.engine.events import EVENTS
+from automation.engine.occurrences import Occurrence, call_data, field_value
+from automation.document.schema import ConfigError
 
 
 def simulated_occurrence(lead, facts, now):
@@ -145,7 +145,7 @@ def explain(workflow, lead, facts=None, now=None):
     scope = compiled.scope_of(occ, lead)
     in_scope = rule.in_scope(scope)
     if in_scope is None:
-        from automation.engine import email_scope
+        from automation.engine.handler import email_scope
 
         in_scope = email_scope(rule, lead)
     gates.append(

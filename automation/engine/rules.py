@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 
 from django.db.models import F
 
-from automation import conditions, timing
+from automation.engine import conditions, timing
 from automation.constants import Operator, Relation, RelationMode, StopIf
-from automation.events import EVENTS, FACT_PRIORITY
-from automation.occurrences import field_value
+from automation.engine.events import EVENTS, FACT_PRIORITY
+from automation.engine.occurrences import field_value
 
 CHECK_SECONDS = 1.0
 ALL = ("all",)
