@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; python3 --version) | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check bench browser clean
+.PHONY: install run test lint check bench soak browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -48,6 +48,11 @@ test: install browser lint
 bench: install
 	$(PY) bench/run.py
 	$(PY) bench/admin_list.py
+
+# 10 minutes of load with a random process SIGKILLed every 20 s (PostgreSQL;
+# SOAK_ARGS="--redis redis://127.0.0.1:6379/12" for the Redis broker).
+soak: install
+	$(PY) bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -158,6 +158,11 @@ class EntryState(models.TextChoices):
 EntryState.TERMINAL = ("succeeded", "failed", "skipped", "cancelled", "flushed")
 
 
+class HeartbeatRole(models.TextChoices):
+    DISPATCHER = "dispatcher", "Dispatcher"
+    CLUSTER = "cluster", "Task cluster"
+
+
 class TriggerOutcome(models.TextChoices):
     FIRED = "fired", "Fired"
     STOPPED = "stopped", "Stopped"

@@ -192,6 +192,9 @@ VB_PROVIDER_URL = os.getenv("VB_PROVIDER_URL", "")
 
 REDIS_URL = os.getenv("REDIS_URL", "")
 
+# /metrics: with a token, only `Authorization: Bearer <token>`; without, loopback only.
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
+
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if REDIS_URL:
     CACHES["default"] = {

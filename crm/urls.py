@@ -8,7 +8,7 @@ from rest_framework.routers import DefaultRouter
 from automation.api.integration import router as integration_router
 from automation.api.workflows import ConstantsView
 from automation.api.workflows import router as automation_router
-from crm import demo
+from crm import demo, health
 from leads.api import router as leads_router
 
 # One router, so the API root lists every endpoint.
@@ -36,4 +36,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api)),
     path("demo/receiver/", demo.receiver, name="demo-receiver"),  # 404 unless DEMO_RECEIVER
+    path("healthz", health.healthz, name="healthz"),
+    path("metrics", health.metrics, name="metrics"),
 ]

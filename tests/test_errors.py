@@ -65,6 +65,7 @@ def test_handled_errors_are_not_counted(db):
     assert errors.unhandled_total() == before
 
 
+@pytest.mark.django_db  # the registry also serves /metrics' collector, which reads the log
 def test_the_counter_is_in_the_default_registry():
     from prometheus_client import REGISTRY
 

@@ -24,20 +24,24 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from automation.constants import EntryState
+from automation.constants import ActionType, EntryState
 from automation.document.schema import ConfigError
 from automation.engine import gates, handoff, rules
 from automation.engine.occurrences import caused_by
 from automation.execution.actions import EXECUTORS
 from automation.execution.actions.base import Result, Run
-from automation.models import LogEntry, Trigger, Workflow
+from automation.models import Endpoint, LogEntry, Trigger, Workflow
 from crm.masking import NOTHING
 from leads.models import Call, Lead
 
 log = logging.getLogger(__name__)
 
-# How long an external action may run before its entry counts as abandoned.
-EXECUTION_LEASE = timedelta(minutes=10)
+# How long an external action may run before its entry counts as abandoned (its
+# worker died): its time bound plus a margin, so that what a dead worker was
+# sending is sent again (same key) about a minute and a half later, not ten.
+# Gateways time out after 10 s; an endpoint after its own timeout (up to 120 s).
+EXECUTION_LEASE = timedelta(seconds=60)
+LEASE_MARGIN = timedelta(seconds=30)
 
 
 def run_entry(entry_id, now=None):
@@ -195,6 +199,11 @@ def run_external(entry_id, executor, now=None):
     if not claimed:
         return None
     entry = LogEntry.objects.select_related("workflow", "action", "trigger").get(pk=entry_id)
+    longer = longer_lease(entry)
+    if longer:
+        LogEntry.objects.filter(pk=entry_id, state=EntryState.RUNNING).update(
+            lease_until=now + longer
+        )
     lead = Lead.objects.filter(pk=entry.lead_id).first()
     result = precheck(entry, lead, executor) or execute(entry, lead, executor, now)
     finished_at = timezone.now()
@@ -204,6 +213,17 @@ def run_external(entry_id, executor, now=None):
             return None  # flushed or re-claimed meanwhile: leave it as it is
         finish(current, result, finished_at)
         return current.state
+
+
+def longer_lease(entry):
+    """The lease an INTEGRATION needs when its endpoint may take longer than the
+    default lease allows (timeout + margin), else None."""
+    if entry.action_type != ActionType.INTEGRATION or entry.action is None:
+        return None
+    name = (entry.action.config or {}).get("endpoint")
+    timeout = Endpoint.objects.filter(name=name).values_list("timeout_seconds", flat=True).first()
+    lease = timedelta(seconds=timeout or 0) + LEASE_MARGIN
+    return lease if lease > EXECUTION_LEASE else None
 
 
 def record_crash(entry_id, exc, now=None):

@@ -1,7 +1,7 @@
-"""A real django-q2 cluster for tests: `qcluster` and `dispatcher` subprocesses.
+"""A real django-q2 cluster for tests: `workers` (django-q2) and `dispatcher` subprocesses.
 
 In-process tests run django-q2 in sync mode (tests/conftest.py patches
-`Conf.SYNC`); these tests do not: they start `manage.py qcluster` and
+`Conf.SYNC`); these tests do not: they start `manage.py workers` and
 `manage.py dispatcher` as subprocesses pointed at the *test* database, so
 the data a test makes must be committed (`transactional_db`), and this
 process enqueues to the real broker (the `q_sync` override below).
@@ -210,6 +210,7 @@ def subprocess_env(broker, transactional_db):
         DATABASE_URL=database_url(),
         DJANGO_SETTINGS_MODULE="crm.settings",
         INTEGRATION_ALLOW_PRIVATE_NETWORKS="True",
+        HTTPS="False",  # as `make run`: the web process serves plain HTTP on 127.0.0.1
         Q_WORKERS="2",
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
@@ -252,8 +253,9 @@ def subprocesses(request, subprocess_env, tmp_path):
 
 @pytest.fixture
 def cluster(subprocesses):
-    """`cluster()` starts a `manage.py qcluster` (Q_WORKERS=2) and returns its Process."""
-    return lambda: subprocesses("qcluster", ready_line="] running.")
+    """`cluster()` starts a `manage.py workers` (the product's hardened django-q2
+    cluster, Q_WORKERS=2) and returns its Process."""
+    return lambda: subprocesses("workers", ready_line="] running.")
 
 
 @pytest.fixture

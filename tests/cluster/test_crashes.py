@@ -1,6 +1,6 @@
 """A cluster killed with SIGKILL mid-action: nothing is lost, internal effects are not doubled.
 
-Waiting out the real leases (DISPATCH_LEASE 60 s, EXECUTION_LEASE 10 min)
+Waiting out the real leases (DISPATCH_LEASE and EXECUTION_LEASE, 60 s each)
 would make these tests slow; instead each test moves the leases of the
 entries in question into the past, which is exactly what the passing of
 time does to them, and lets the dispatcher's normal recovery take over.
@@ -109,7 +109,7 @@ def test_it_sends_an_external_action_of_a_killed_cluster_again_with_the_same_key
     first.kill()
 
     # The entry stays running, leased to the dead worker for EXECUTION_LEASE
-    # (10 min): let the lease run out; the dispatcher then makes it pending again.
+    # (60 s): let the lease run out; the dispatcher then makes it pending again.
     assert expire_leases(EntryState.RUNNING) == 1
     cluster()
     entry = wait_until(lambda: log.finished(entry), 120, "the entry to be sent again")

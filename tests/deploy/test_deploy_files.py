@@ -58,7 +58,7 @@ def test_compose_holds_the_production_processes(compose):
     commands = {name: s.get("command") for name, s in services.items()}
 
     assert {"postgres", "redis", "migrate", "web", "dispatcher"} <= services.keys()
-    workers = [name for name, cmd in commands.items() if cmd and cmd[-1] == "qcluster"]
+    workers = [name for name, cmd in commands.items() if cmd and cmd[-1] == "workers"]
     assert len(workers) == 2, commands
     assert commands["migrate"] == ["python", "manage.py", "migrate", "--noinput"]
     for name in ["web", "dispatcher", *workers]:
