@@ -95,6 +95,7 @@ class HopperEntryFilter(filters.FilterSet):
 
 class DncEntryFilter(filters.FilterSet):
     phone_number = PhoneFilter()
+    email = filters.CharFilter(lookup_expr="iexact")
     is_global = filters.BooleanFilter(
         field_name="campaign", lookup_expr="isnull", label="Global (no campaign)"
     )
