@@ -298,5 +298,6 @@ class ActionSetAdmin(admin.ModelAdmin):
         return self.back_to_workflow(obj)
 
 
-# Endpoint and Adaptor admins (with their test pages) live in their own module.
-from automation import admin_integration  # noqa: E402, F401
+# Endpoint and Adaptor admins (with their test pages) live in their own module,
+# calling rules and contact policies (the send-time guard's settings) in theirs.
+from automation import admin_guard, admin_integration  # noqa: E402, F401

@@ -6,13 +6,19 @@ from rest_framework.routers import DefaultRouter
 
 from automation.api import ConstantsView
 from automation.api import router as automation_router
+from automation.api_guard import router as guard_router
 from automation.api_integration import router as integration_router
 from crm import demo
 from leads.api import router as leads_router
 
 # One router, so the API root lists every endpoint.
 router = DefaultRouter()
-for registry in (leads_router.registry, automation_router.registry, integration_router.registry):
+for registry in (
+    leads_router.registry,
+    automation_router.registry,
+    integration_router.registry,
+    guard_router.registry,
+):
     for prefix, viewset, basename in registry:
         router.register(prefix, viewset, basename=basename)
 
