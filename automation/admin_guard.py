@@ -20,7 +20,16 @@ def day_field(day):
     return f"day_{day}"
 
 
-class CallingRuleForm(forms.ModelForm):
+def day_input(name):
+    return forms.CharField(
+        label=name,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "09:00-20:00", "size": 14}),
+        help_text="HH:MM-HH:MM local (end excluded), “closed”, or blank: not limited.",
+    )
+
+
+class CallingRuleFormBase(forms.ModelForm):
     blocked_dates_text = forms.CharField(
         label="Blocked dates",
         required=False,
@@ -35,18 +44,12 @@ class CallingRuleForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         hours = self.instance.hours or {}
-        for day, name in enumerate(DAY_NAMES):
-            span = hours.get(str(day), "")
-            initial = CLOSED if span is None and str(day) in hours else ""
+        for day in range(7):
+            span = hours.get(str(day))
             if span:
-                initial = f"{span[0]}-{span[1]}"
-            self.fields[day_field(day)] = forms.CharField(
-                label=name,
-                required=False,
-                initial=initial,
-                widget=forms.TextInput(attrs={"placeholder": "09:00-20:00", "size": 14}),
-                help_text="HH:MM-HH:MM local (end excluded), “closed”, or blank: not limited.",
-            )
+                self.fields[day_field(day)].initial = f"{span[0]}-{span[1]}"
+            elif str(day) in hours:
+                self.fields[day_field(day)].initial = CLOSED
         self.fields["blocked_dates_text"].initial = "\n".join(self.instance.blocked_dates or [])
 
     def clean(self):
@@ -76,6 +79,14 @@ class CallingRuleForm(forms.ModelForm):
         except ValueError as exc:
             self.add_error("blocked_dates_text", str(exc))
         return cleaned
+
+
+# A field per weekday, declared (the admin builds its form from declared fields).
+CallingRuleForm = type(
+    "CallingRuleForm",
+    (CallingRuleFormBase,),
+    {day_field(day): day_input(name) for day, name in enumerate(DAY_NAMES)},
+)
 
 
 @admin.register(CallingRule)

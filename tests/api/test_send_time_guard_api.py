@@ -116,7 +116,9 @@ def test_viewers_and_operators_read_the_guards_settings_but_do_not_write_them(db
 
 def test_the_dry_run_shows_every_send_time_check_per_action(api, make_lead, campaign, statuses):
     workflow = Workflow.objects.create(name="Texts", all_campaigns=True)
-    EventCondition.objects.create(workflow=workflow, type="LEAD_ACTION", config={"values": ["save"]})
+    EventCondition.objects.create(
+        workflow=workflow, type="LEAD_ACTION", config={"values": ["save"]}
+    )
     action_set = ActionSet.objects.create(workflow=workflow)
     sms = Action.objects.create(action_set=action_set, type="SMS", config={"message": "Hi"})
     Action.objects.create(action_set=action_set, type="STATUS", config={"status": "FOLLOW"})

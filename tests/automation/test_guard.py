@@ -41,7 +41,9 @@ def snap(**fields):
 def rule(**fields):
     hours = guard.parse_hours(fields.pop("hours", {}))
     dates = guard.parse_dates(fields.pop("blocked_dates", []))
-    return guard.CallingRule(**{"name": "TX", "state": "TX", **fields}, hours=hours, blocked_dates=dates)
+    return guard.CallingRule(
+        **{"name": "TX", "state": "TX", **fields}, hours=hours, blocked_dates=dates
+    )
 
 
 def budget(sent=(), in_flight=0, **policy):
@@ -224,7 +226,9 @@ def test_a_budget_deferral_lands_inside_the_window_and_the_calling_rules():
     assert decision.reason == "deferred: outside 9-5 in America/Chicago"
     assert decision.due_at == local(CHICAGO, 2026, 6, 4, 16, 0)
     tx = rule(hours={"3": ["09:00", "12:00"]})  # Thursdays only until noon
-    decision = guard.decide(snap(now=now, window="9-5", budget=budget(sent=[sent]), calling_rules=(tx,)))
+    decision = guard.decide(
+        snap(now=now, window="9-5", budget=budget(sent=[sent]), calling_rules=(tx,))
+    )
     assert decision.due_at == local(CHICAGO, 2026, 6, 5, 9, 0)
 
 

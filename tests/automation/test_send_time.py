@@ -94,7 +94,11 @@ def test_a_budget_of_one_sms_a_day_across_three_workflows_sends_exactly_one(
 
     states = [run(e, now=now + timedelta(seconds=n)) for n, e in enumerate(entries)]
 
-    assert [e.state for e in states] == [EntryState.SUCCEEDED, EntryState.PENDING, EntryState.PENDING]
+    assert [e.state for e in states] == [
+        EntryState.SUCCEEDED,
+        EntryState.PENDING,
+        EntryState.PENDING,
+    ]
     assert len(sms_gateway.requests) == 1
     for deferred in states[1:]:
         assert deferred.reason == "deferred: contact budget: sms 1 of 1 in 24 h (default policy)"
@@ -111,7 +115,9 @@ def test_a_campaign_policy_overrides_the_default_and_may_skip(
     chicago_lead, campaign, make_entry, run
 ):
     ContactPolicy.objects.create(channel="call", max_per_24h=5)
-    ContactPolicy.objects.create(campaign=campaign, channel="call", max_per_24h=1, over_budget="skip")
+    ContactPolicy.objects.create(
+        campaign=campaign, channel="call", max_per_24h=1, over_budget="skip"
+    )
     first, second = (make_entry(chicago_lead, action_type="HOPPER", config={}) for _ in range(2))
 
     runner.run_entries([first.pk, second.pk])  # one batch, one transaction
