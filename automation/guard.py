@@ -424,7 +424,7 @@ def _defer(e, check, why):
         without = replace(e, budget=None)
         due = next_allowed(without, e.now + IN_FLIGHT_RECHECK)
     if due is None or due == e.now:
-        reason = f"{why}: never allowed (the windows, schedule and rules never meet)"
+        reason = f"{why}: never allowed (no time within a year meets the window, the schedule and the calling rules)"
         return Check(check, False, reason, Decision(EntryState.SKIPPED, reason))
     reason = f"deferred: {why}"
     return Check(check, False, reason, Decision(EntryState.PENDING, reason, due))
