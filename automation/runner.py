@@ -149,7 +149,8 @@ def run_internal_batch(entry_ids, now=None, strict=False):
         # The send-time guard's budget counts under these locks (automation.sendtime).
         leads = {
             lead.pk: lead
-            for lead in Lead.objects.select_for_update()
+            for lead in Lead.objects.select_for_update(of=("self",))
+            .select_related("list")
             .filter(pk__in={e.lead_id for e in entries})
             .order_by("pk")
         }
@@ -225,7 +226,12 @@ def run_external(entry_id, executor, now=None):
         if entry is None:
             return None  # done, flushed, or being run by another worker
         now = now or timezone.now()
-        lead = Lead.objects.select_for_update().filter(pk=entry.lead_id).first()
+        lead = (
+            Lead.objects.select_for_update(of=("self",))
+            .select_related("list")
+            .filter(pk=entry.lead_id)
+            .first()
+        )
         leads = {lead.pk: lead} if lead is not None else {}
         verdict = precheck(entry, lead, executor, now, guard_facts([entry], leads, now))
         if verdict is not None:

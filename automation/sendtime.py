@@ -46,7 +46,7 @@ class Facts:
 
     def __init__(self, leads, now, outreach=None, asking_live=()):
         from automation.models import CallingRule, ContactPolicy, LogEntry
-        from leads.models import Call, DncEntry, List
+        from leads.models import Call, DncEntry, Lead, List
 
         self.now = now
         outreach = {pk: chans for pk, chans in (outreach or {}).items() if pk in leads}
@@ -60,12 +60,19 @@ class Facts:
         if not outreach:
             return
         targets = {pk: leads[pk] for pk in outreach}
-        list_campaign = dict(
-            List.objects.filter(pk__in={lead.list_id for lead in targets.values()}).values_list(
-                "pk", "campaign_id"
-            )
+        # The runner loads leads with their list (one join): no query for campaigns then.
+        unknown = {lead.list_id for lead in targets.values() if not Lead.list.is_cached(lead)}
+        list_campaign = (
+            dict(List.objects.filter(pk__in=unknown).values_list("pk", "campaign_id"))
+            if unknown
+            else {}
         )
-        self.campaigns = {pk: list_campaign.get(lead.list_id) for pk, lead in targets.items()}
+        self.campaigns = {
+            pk: lead.list.campaign_id
+            if Lead.list.is_cached(lead)
+            else list_campaign.get(lead.list_id)
+            for pk, lead in targets.items()
+        }
         self._read_dnc(DncEntry, targets)
         self.rules = tuple(
             rule.as_rule()
