@@ -49,7 +49,7 @@ class Facts:
         from leads.models import Call, DncEntry, Lead, List
 
         self.now = now
-        outreach = {pk: chans for pk, chans in (outreach or {}).items() if pk in leads}
+        outreach = {pk: chans for pk, chans in (outreach or {}).items() if pk in leads and chans}
         self.campaigns, self.dnc, self.rules, self.policies = {}, {}, (), {}
         self.sent, self.in_flight, self.live = {}, {}, {}
         if asking_live:
@@ -77,10 +77,7 @@ class Facts:
         self.rules = tuple(
             rule.as_rule()
             for rule in CallingRule.objects.filter(active=True).filter(
-                Q(
-                    state__in={(lead.state or "").strip().upper() for lead in targets.values()}
-                    - {""}
-                )
+                Q(state__in={guard.state_code(lead.state) for lead in targets.values()} - {""})
                 | Q(timezone__in={lead.zone_name for lead in targets.values()})
             )
         )

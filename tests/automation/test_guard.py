@@ -162,6 +162,13 @@ def test_a_calling_rule_applies_by_state_or_by_zone_only():
     assert decision.due_at == local(CHICAGO, 2026, 6, 4, 0, 0)
 
 
+def test_a_rule_for_a_state_matches_the_leads_state_however_it_is_written():
+    closed = rule(hours={"2": None})
+    for written in ("TX", " tx", "Texas", "TEXAS"):
+        assert guard.decide(snap(lead_state=written, calling_rules=(closed,))) is not None
+    assert guard.decide(snap(lead_state="Texarkana", calling_rules=(closed,))) is None
+
+
 def test_a_blocked_date_defers_to_the_next_allowed_day():
     now = local(CHICAGO, 2026, 12, 25, 10, 0)
     tx = rule(hours={"5": ["09:00", "21:00"]}, blocked_dates=["2026-12-25"])
