@@ -2,14 +2,14 @@
 
 A calling rule's weekly hours are edited as one line per weekday ("09:00-20:00",
 "closed", or blank for not limited) and its blocked dates one per line; the
-model's own validation (automation.guard.parse_hours / parse_dates) checks
+model's own validation (automation.execution.guard.parse_hours / parse_dates) checks
 them, and each problem is shown on the weekday or field it is about.
 """
 
 from django import forms
 from django.contrib import admin
 
-from automation import guard
+from automation.execution import guard
 from automation.models import CallingRule, ContactPolicy
 
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -8,7 +8,7 @@ the model's own validation, the same as the admin's.
 
 from rest_framework.routers import DefaultRouter
 
-from automation.filters import CallingRuleFilter, ContactPolicyFilter
+from automation.api.filters import CallingRuleFilter, ContactPolicyFilter
 from automation.models import CallingRule, ContactPolicy
 from leads.api import CRMViewSet
 from leads.serializers import CRMModelSerializer

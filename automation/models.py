@@ -29,7 +29,7 @@ from automation.constants import (
     TriggerOutcome,
     Window,
 )
-from automation.schema import ConfigError
+from automation.document.schema import ConfigError
 from leads.models import (
     Campaign,
     EmailTemplate,
@@ -89,7 +89,7 @@ class Workflow(models.Model):
     modified_at = models.DateTimeField(auto_now=True)
     # A new token whenever what the rule index compiles of it changes (its
     # settings, conditions, action sets, actions, relations): a process
-    # compiles again only the workflows whose token moved (automation.rules).
+    # compiles again only the workflows whose token moved (automation.engine.rules).
     rules_token = models.UUIDField(default=uuid.uuid4, editable=False)
 
     objects = NamedManager()
@@ -115,8 +115,8 @@ class Workflow(models.Model):
         return getattr(self, self.RELATION_FIELDS[self.relation]).all()
 
     def clean(self):
-        from automation import events
-        from automation.schema import ConfigError
+        from automation.engine import events
+        from automation.document.schema import ConfigError
 
         errors = {}
         days = self.schedule_days
@@ -135,7 +135,7 @@ class Workflow(models.Model):
         ):
             errors["stop_filter"] = "Stop if 'Advanced Lead Filter' needs at least one condition."
         if self.pk and self.schedule_enabled:
-            from automation import timing
+            from automation.engine import timing
 
             never = [
                 f"action set {i + 1} ({w})"
@@ -162,7 +162,7 @@ class Workflow(models.Model):
 
 
 class EventCondition(models.Model):
-    """One event condition; `config` is validated by its type's schema (automation.events)."""
+    """One event condition; `config` is validated by its type's schema (automation.engine.events)."""
 
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=20, choices=EventType)
@@ -177,14 +177,14 @@ class EventCondition(models.Model):
         return f"{self.get_type_display()} {self.config}"
 
     def clean(self):
-        from automation import events
+        from automation.engine import events
 
         self.config = clean_config(events.validate, self.type, self.config)
 
 
 def clean_config(validate, type_, config):
     """Validate a config with its type's schema; errors keyed `config` with each path."""
-    from automation.schema import ConfigError
+    from automation.document.schema import ConfigError
 
     try:
         return validate(type_, config, "config")
@@ -218,13 +218,13 @@ class ActionSet(models.Model):
         return f"{self.workflow} · set {self.position + 1}"
 
     def clean(self):
-        from automation import timing
+        from automation.engine import timing
 
         errors = {}
         if self.delay_mode == DelayMode.LEAD_FIELD and not self.delay_field:
             errors["delay_field"] = "Name the lead date field the delay is relative to."
         elif self.delay_field:
-            from automation.events import check_field_name
+            from automation.engine.events import check_field_name
 
             try:
                 check_field_name(self.delay_field)
@@ -245,7 +245,7 @@ class ActionSet(models.Model):
 
 
 class Action(models.Model):
-    """One action; `config` is validated by its type's executor (automation.actions)."""
+    """One action; `config` is validated by its type's executor (automation.execution.actions)."""
 
     action_set = models.ForeignKey(ActionSet, on_delete=models.CASCADE, related_name="actions")
     type = models.CharField(
@@ -265,7 +265,7 @@ class Action(models.Model):
         return f"{self.get_type_display()} {self.config}"
 
     def clean(self):
-        from automation import actions
+        from automation.execution import actions
 
         self.config = clean_config(actions.validate, self.type, self.config)
 
@@ -280,7 +280,7 @@ class Trigger(models.Model):
     # workers do it at once). Django still deletes a workflow's triggers and
     # entries with it; what a save wrote from a stale rule index just as the
     # workflow was deleted goes too: by a task queued when the deletion commits
-    # (automation.tasks.purge_deleted_workflow), and by the runner if due first.
+    # (automation.execution.tasks.purge_deleted_workflow), and by the runner if due first.
     workflow = models.ForeignKey(
         Workflow,
         on_delete=models.CASCADE,
@@ -334,7 +334,7 @@ class LogEntryQuerySet(models.QuerySet):
         """Make the pending entries among these due now and hand them to workers."""
         from django.db import transaction
 
-        from automation import tasks
+        from automation.execution import tasks
 
         now = now or timezone.now()
         ids = list(self.unexecuted().values_list("pk", flat=True))
@@ -442,7 +442,7 @@ class LogEntry(models.Model):
             models.Index(fields=["list", "-created_at"], name="entry_list_time_idx"),
             # Global log list by date range (and its default ordering).
             models.Index(fields=["-created_at"], name="entry_time_idx"),
-            # The contact budget (automation.sendtime.Facts): a lead's succeeded
+            # The contact budget (automation.execution.sendtime.Facts): a lead's succeeded
             # outreach entries finished in the last 7 days. Partial: outreach
             # entries that went out are a small part of the log.
             models.Index(
@@ -478,7 +478,7 @@ class Notification(models.Model):
 
 
 class RulesVersion(models.Model):
-    """A single row whose token changes whenever a rule changes (see automation.rules).
+    """A single row whose token changes whenever a rule changes (see automation.engine.rules).
 
     A fresh random token per change, not a counter: a change that rolls back
     leaves its number to be reused by the next change, and a process that
@@ -583,7 +583,7 @@ class Endpoint(UsedByActions):
     active = models.BooleanField(default=True)
 
     def clean(self):
-        from automation.actions import integration
+        from automation.execution.actions import integration
 
         errors = {}
         for name, check in (
@@ -612,7 +612,7 @@ class Adaptor(UsedByActions):
     fields = models.JSONField(default=list, blank=True)
 
     def clean(self):
-        from automation.actions import integration
+        from automation.execution.actions import integration
 
         try:
             self.fields = integration.clean_adaptor_fields(self.fields)
@@ -632,8 +632,8 @@ class CallingRule(models.Model):
     excluded, or null for no contact that day; a weekday left out is not
     limited by the rule. `blocked_dates`: local ISO dates with no contact.
     Exactly one of `state` (matched against the lead's state) and `timezone`
-    (against the lead's zone). Read by automation.sendtime, applied by the
-    pure automation.guard.
+    (against the lead's zone). Read by automation.execution.sendtime, applied by the
+    pure automation.execution.guard.
     """
 
     name = models.CharField(max_length=200, blank=True)
@@ -675,7 +675,7 @@ class CallingRule(models.Model):
         return f"state {self.state}" if self.state else f"time zone {self.timezone}"
 
     def clean(self):
-        from automation import guard
+        from automation.execution import guard
 
         errors = {}
         self.state = (self.state or "").strip().upper()
@@ -693,8 +693,8 @@ class CallingRule(models.Model):
             raise ValidationError(errors)
 
     def as_rule(self):
-        """The plain value automation.guard reads."""
-        from automation import guard
+        """The plain value automation.execution.guard reads."""
+        from automation.execution import guard
 
         return guard.CallingRule(
             name=self.name,
@@ -782,7 +782,7 @@ class ContactPolicy(models.Model):
             raise ValidationError(errors)
 
     def as_policy(self):
-        from automation import guard
+        from automation.execution import guard
 
         return guard.Policy(
             channel=self.channel,

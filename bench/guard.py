@@ -1,6 +1,6 @@
 """6. Send-time guard: the runner's cost per entry with the guard's reads on and off.
 
-In this process, no cluster: entries are run by `automation.runner` directly,
+In this process, no cluster: entries are run by `automation.execution.runner` directly,
 in alternating blocks (on, off, off, on, …) after a warm-up, so that both
 sides see the same machine load. Two kinds of entry:
 
@@ -9,7 +9,7 @@ sides see the same machine load. Two kinds of entry:
 - SMS (external), one by one, to a provider that answers at once (no HTTP:
   what is measured is the runner, not a gateway).
 
-"On" is the shipped runner: automation.sendtime reads the leads' campaigns, DNC
+"On" is the shipped runner: automation.execution.sendtime reads the leads' campaigns, DNC
 hits, active calling rules, contact policies and budget counts, and the pure
 guard decides. "Off" replaces those reads by empty facts (the guard's pure
 checks still run, with nothing to find). The world: every lead in Texas, one
@@ -86,7 +86,7 @@ class Switch:
     """Turns the guard's reads off (empty facts) and on again."""
 
     def __init__(self):
-        from automation import runner, sendtime
+        from automation.execution import runner, sendtime
 
         self.runner, self.sendtime = runner, sendtime
         self.real = runner.guard_facts
@@ -97,7 +97,7 @@ class Switch:
 
 
 def run_hopper(ids):
-    from automation import runner
+    from automation.execution import runner
 
     start = time.perf_counter()
     for i in range(0, len(ids), 50):
@@ -106,8 +106,8 @@ def run_hopper(ids):
 
 
 def run_sms(ids):
-    from automation import runner
-    from automation.actions import EXECUTORS
+    from automation.execution import runner
+    from automation.execution.actions import EXECUTORS
 
     executor = EXECUTORS["SMS"]
     start = time.perf_counter()
@@ -120,7 +120,7 @@ class Provider:
     name = "bench"
 
     def send(self, to, text, *, lead_id, idempotency_key):
-        from automation import providers
+        from automation.execution import providers
 
         return providers.Delivery(True, self.name)
 
@@ -129,7 +129,7 @@ def pure_cost():
     """The pure guard alone on a full snapshot (µs per decision)."""
     from datetime import UTC, datetime, timedelta
 
-    from automation import guard
+    from automation.execution import guard
 
     now = datetime(2026, 6, 3, 17, 0, tzinfo=UTC)
     rule = guard.CallingRule("TX", "TX", hours={d: (0, 1440) for d in range(7)})
@@ -150,7 +150,7 @@ def pure_cost():
 
 
 def run(opts):
-    from automation import providers
+    from automation.execution import providers
     from bench.stats import median, ms, ratio
 
     quick = opts.quick

@@ -561,7 +561,7 @@ class DncEntry(models.Model):
         verbose_name_plural = "DNC entries"
         constraints = [
             # Also the send-time guard's lookups: this number (or address) on the
-            # global list or the lead's campaign's (automation.sendtime).
+            # global list or the lead's campaign's (automation.execution.sendtime).
             models.UniqueConstraint(
                 fields=["phone_number"],
                 condition=Q(campaign__isnull=True) & ~Q(phone_number=""),

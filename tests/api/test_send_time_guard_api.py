@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from automation import rules
+from automation.engine import rules
 from automation.constants import EntryState
 from automation.models import (
     Action,

@@ -1,4 +1,4 @@
-"""The send-time guard (automation.guard) as pure functions: each check alone, in
+"""The send-time guard (automation.execution.guard) as pure functions: each check alone, in
 combination, in SPEC C.3 order, with the clock passed in."""
 
 from datetime import UTC, date, datetime, timedelta
@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from automation import guard, timing
+from automation.execution import guard
+from automation.engine import timing
 from automation.constants import EntryState
 
 CHICAGO = ZoneInfo("America/Chicago")

@@ -4,7 +4,7 @@ or calling rules, over budget, or to a DNC number or address; every deferral and
 skip says why.
 
 The invariants are checked here from first principles (local hours, weekdays,
-dates, counts), not by asking automation.guard: the test must not share its
+dates, counts), not by asking automation.execution.guard: the test must not share its
 mistakes.
 """
 
@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from automation import providers, runner, timing
+from automation.execution import providers, runner
+from automation.engine import timing
 from automation.constants import OUTREACH_CHANNELS, WINDOW_HOURS, EntryState, TriggerOutcome
 from automation.models import (
     Action,

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core import mail
 
-from automation import runner
+from automation.execution import runner
 from automation.constants import EntryState
 from automation.models import CallingRule, ContactPolicy, LogEntry
 from leads.models import Call, DncEntry, EmailTemplate, HopperEntry

@@ -4,7 +4,7 @@ budget of one (SPEC C.3).
 
 How: the runner locks the lead's row in the transaction that claims the entry
 and counts under that lock the lead's succeeded *and running* entries of the
-channel (automation.sendtime); the second claim waits for the first and sees it
+channel (automation.execution.sendtime); the second claim waits for the first and sees it
 in flight. The gateway answers slowly, so without that both sends would overlap.
 """
 

@@ -17,10 +17,11 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from automation import actions, events
+from automation.execution import actions
+from automation.engine import events
 from automation.constants import ACTION_TYPES, CONNECT_WORKFLOW_EVENTS, Operator, Relation
 from automation.models import Action, EventCondition, Workflow
-from automation.schema import ConfigError, MultiChoice, RefList
+from automation.document.schema import ConfigError, MultiChoice, RefList
 from leads.models import Lead
 
 SEP = "__"

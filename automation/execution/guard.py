@@ -3,7 +3,7 @@ a decision and why out.
 
 Pure: no ORM, no clock (`now` is in the snapshot), no side effects. The runner
 calls it for the first attempt and every retry, with what it read at the edge
-(automation.sendtime), under the lock of the lead's row; the dry run calls it
+(automation.execution.sendtime), under the lock of the lead's row; the dry run calls it
 with the same reads and reports every check. One implementation.
 
 Checks, in SPEC order; the first that fails decides:
@@ -38,7 +38,7 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from automation import timing
+from automation.engine import timing
 from automation.constants import EntryState
 
 DAY = timedelta(hours=24)

@@ -14,7 +14,7 @@ request is made outside any transaction, and the result is recorded with
 another conditional UPDATE.
 
 Every entry, first attempt and retry, goes through the send-time guard
-(automation.guard, on what automation.sendtime reads with the lead's row
+(automation.execution.guard, on what automation.execution.sendtime reads with the lead's row
 locked): skipped, cancelled, or deferred — still pending, attempts unchanged,
 due at the next opening — instead of running when it would not be allowed now. A worker killed mid-request leaves the entry
 running; when its lease runs out the dispatcher makes it pending again and it
@@ -29,13 +29,14 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from automation import gates, sendtime
-from automation.actions import EXECUTORS
-from automation.actions.base import Result, Run
+from automation.engine import gates
+from automation.execution import sendtime
+from automation.execution.actions import EXECUTORS
+from automation.execution.actions.base import Result, Run
 from automation.constants import EntryState
 from automation.models import LogEntry, Trigger, Workflow
-from automation.occurrences import caused_by
-from automation.schema import ConfigError
+from automation.engine.occurrences import caused_by
+from automation.document.schema import ConfigError
 from leads.models import Call, Lead
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def run_entries(entry_ids, now=None):
                 states.update(guarded(run_internal_batch, entry_id, [entry_id], now))
     external = [i for i in ids if i not in internal]
     if len(external) > 1:
-        from automation import tasks
+        from automation.execution import tasks
 
         for entry_id in external[1:]:
             tasks.enqueue([entry_id])
@@ -146,7 +147,7 @@ def run_internal_batch(entry_ids, now=None, strict=False):
             return {}  # done, flushed, or being run by another worker
         now = now or timezone.now()
         # Leads locked in id order (one statement): concurrent batches cannot deadlock.
-        # The send-time guard's budget counts under these locks (automation.sendtime).
+        # The send-time guard's budget counts under these locks (automation.execution.sendtime).
         leads = {
             lead.pk: lead
             for lead in Lead.objects.select_for_update(of=("self",))
@@ -176,7 +177,7 @@ def run_internal_batch(entry_ids, now=None, strict=False):
 
 
 def guard_facts(entries, leads, now):
-    """What the send-time guard reads for these entries (automation.sendtime.Facts)."""
+    """What the send-time guard reads for these entries (automation.execution.sendtime.Facts)."""
     outreach, asking = {}, set()
     for entry in entries:
         channel = sendtime.channel_of(entry.action_type)
@@ -269,7 +270,7 @@ def record_crash(entry_id, exc, now=None):
 
 
 def precheck(entry, lead, executor, now, facts):
-    """Just before running: the send-time guard (automation.guard) on what `facts`
+    """Just before running: the send-time guard (automation.execution.guard) on what `facts`
     read. None if the entry may run; else the Result to record (a deferral is a
     Result in state pending, with the new due time as `retry_at`)."""
     decision = gates.before_run(

@@ -11,11 +11,12 @@ import zoneinfo
 from django.conf import settings
 from django.utils import timezone
 
-from automation import engine, gates, guard, records, rules, sendtime, timing
+from automation.engine import gates, handler as engine, records, rules, timing
+from automation.execution import guard, sendtime
 from automation.constants import EntryState
-from automation.events import EVENTS
-from automation.occurrences import Occurrence, call_data, field_value
-from automation.schema import ConfigError
+from automation.engine.events import EVENTS
+from automation.engine.occurrences import Occurrence, call_data, field_value
+from automation.document.schema import ConfigError
 
 
 def simulated_occurrence(lead, facts, now):
@@ -182,7 +183,7 @@ def explain(workflow, lead, facts=None, now=None):
 
 def planned_actions(rule, workflow, lead, occ, now):
     """Each action with its due time and the send-time guard's checks as they stand now."""
-    from automation.actions import EXECUTORS
+    from automation.execution.actions import EXECUTORS
     from automation.models import Action
 
     account = zoneinfo.ZoneInfo(settings.TIME_ZONE)

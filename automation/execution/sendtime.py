@@ -1,6 +1,6 @@
 """What the send-time guard reads, fetched at the edge for a batch of entries.
 
-automation.guard is pure; this module reads what it needs — the leads'
+automation.execution.guard is pure; this module reads what it needs — the leads'
 campaigns, DNC hits, active calling rules, contact policies and the budget
 counts, live calls — in a handful of queries per batch (none for what no
 entry of the batch needs), and builds each entry's guard.EntrySnapshot. The
@@ -21,7 +21,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Q
 
-from automation import gates, guard, rules, timing
+from automation.engine import gates, rules, timing
+from automation.execution import guard
 from automation.constants import OUTREACH_CHANNELS, EntryState
 
 

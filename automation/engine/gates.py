@@ -1,8 +1,8 @@
 """THE gate pipeline: a plain snapshot in, an outcome and why out.
 
-Pure: no ORM, no clock, no side effects. The engine (automation.engine), the
-dry run (automation.dryrun) and the runner's send-time check
-(automation.runner) all call it, so none of them can tell a rule differently.
+Pure: no ORM, no clock, no side effects. The engine (automation.engine.handler), the
+dry run (automation.document.dryrun) and the runner's send-time check
+(automation.execution.runner) all call it, so none of them can tell a rule differently.
 What the gates read (pending entries, recent triggers, the loop count) is
 fetched by the caller, at the edge, into the snapshot.
 
@@ -24,14 +24,14 @@ A workflow failing 1–3 is not about this occurrence: it leaves no trigger
 record. Gates 4–8 decide the outcome of the trigger that is recorded.
 
 Send-time gates (`before_run`), just before an entry runs, are the send-time
-guard, automation.guard: workflow and action still active, stop-if, window
+guard, automation.execution.guard: workflow and action still active, stop-if, window
 and schedule, DNC, calling rules, contact budget, Skip If Live Call.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from automation import guard
+from automation.execution import guard
 from automation.constants import (
     LOOP_LIMIT,
     RATE_LIMIT_REASON,
@@ -50,8 +50,8 @@ NO_MATCH = "no_match"
 class Snapshot:
     """What the gates read about one workflow, one lead and one occurrence."""
 
-    rule: object  # automation.rules.Rule
-    occ: object  # automation.occurrences.Occurrence
+    rule: object  # automation.engine.rules.Rule
+    occ: object  # automation.engine.occurrences.Occurrence
     lead: object  # the lead as the occurrence left it
     before: object  # the lead before the occurrence (`lead` itself when unchanged)
     status_flags: dict  # status code -> (reached, final)
@@ -206,7 +206,7 @@ def needs_loop_count(rule, occ):
 
 
 # --- Send time -----------------------------------------------------------------
-# Just before an entry runs (first attempt and every retry): automation.guard,
+# Just before an entry runs (first attempt and every retry): automation.execution.guard,
 # the send-time guard (SPEC C.3). These names stay for the callers of the gates.
 
 EntrySnapshot = guard.EntrySnapshot

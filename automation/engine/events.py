@@ -8,10 +8,10 @@ lead save only looks at workflows that could possibly match.
 
 import re
 
-from automation import conditions
+from automation.engine import conditions
 from automation.constants import EventType, Operator
-from automation.occurrences import field_value
-from automation.schema import (
+from automation.engine.occurrences import field_value
+from automation.document.schema import (
     Any,
     Choice,
     ConfigError,
