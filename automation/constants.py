@@ -69,6 +69,16 @@ INTERNAL_ACTIONS = frozenset(
     {"MOVE", "STATUS", "FIELD", "CALLBACK", "CALLBACK_UPDATE", "HOPPER", "DNC", "REVENUE"}
 )
 
+# Outreach actions (SPEC C.3) and the contact-budget channel each counts under:
+# DNC, calling rules and contact policies apply to these only.
+OUTREACH_CHANNELS = {
+    "SMS": "sms",
+    "VB": "vb",
+    "EMAIL": "email",
+    "HOPPER": "call",
+    "CALLBACK": "call",
+}
+
 
 class Operator(models.TextChoices):
     EQUALS = "equals", "is equal to"

@@ -11,7 +11,8 @@ Steps:
    empties the tables it writes.
 2. Run the scenarios (bench/<name>.py, each `run(opts)`): trigger, ingest,
    dispatch (+ worker memory), timeliness, scale (its own database,
-   <name>_scale, generated once and reused).
+   <name>_scale, generated once and reused), guard (the send-time guard's
+   cost per entry, on and off side by side).
 3. Print the table and write it, with the machine and the date, to
    bench/RESULTS.md (--quick: bench/out/RESULTS-quick.md).
 """
@@ -32,13 +33,14 @@ if str(REPO) not in sys.path:
 
 # Run in this order (dispatch last: it skips its Redis runs if they would overrun
 # the time budget); reported in the order of the issue's items.
-SCENARIOS = ("trigger", "ingest", "timeliness", "scale", "dispatch")
+SCENARIOS = ("trigger", "ingest", "timeliness", "scale", "guard", "dispatch")
 TITLES = {
     "trigger": "1. Trigger overhead (lead save)",
     "ingest": "2. Call ingest",
     "dispatch": "3. Dispatch throughput",
     "timeliness": "4. Timeliness",
     "scale": "5. Scale",
+    "guard": "6. Send-time guard",
 }
 BUDGET_SECONDS = 14 * 60  # the whole run must stay under 15 minutes
 

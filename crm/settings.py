@@ -187,6 +187,11 @@ INTEGRATION_ALLOWED_URLS = envlist("INTEGRATION_ALLOWED_URLS")
 # /demo/receiver/ (a webhook target that acknowledges what it is sent) answers
 # only when this is on: `make run` turns it on, a production install has no such page.
 DEMO_RECEIVER = envbool("DEMO_RECEIVER", "False")
+# The send-time guard (SPEC C.3): a call without an end that started more than
+# this many seconds ago is not live (Skip If Live Call ignores it).
+LIVE_CALL_MAX_AGE = envint("LIVE_CALL_MAX_AGE", "14400")
+if LIVE_CALL_MAX_AGE <= 0:
+    raise ImproperlyConfigured(f"LIVE_CALL_MAX_AGE must be > 0 seconds, not {LIVE_CALL_MAX_AGE}")
 SMS_PROVIDER_URL = os.getenv("SMS_PROVIDER_URL", "")
 VB_PROVIDER_URL = os.getenv("VB_PROVIDER_URL", "")
 

@@ -5,6 +5,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
+from automation.api.guard import router as guard_router
 from automation.api.integration import router as integration_router
 from automation.api.workflows import ConstantsView
 from automation.api.workflows import router as automation_router
@@ -13,7 +14,12 @@ from leads.api import router as leads_router
 
 # One router, so the API root lists every endpoint.
 router = DefaultRouter()
-for registry in (leads_router.registry, automation_router.registry, integration_router.registry):
+for registry in (
+    leads_router.registry,
+    automation_router.registry,
+    integration_router.registry,
+    guard_router.registry,
+):
     for prefix, viewset, basename in registry:
         router.register(prefix, viewset, basename=basename)
 

@@ -234,10 +234,10 @@ class CallbackAdmin(admin.ModelAdmin):
 
 @admin.register(DncEntry)
 class DncEntryAdmin(PhoneSearchMixin, admin.ModelAdmin):
-    list_display = ["phone_number", "campaign", "reason", "source", "created_at"]
+    list_display = ["phone_number", "email", "campaign", "reason", "source", "created_at"]
     list_filter = ["campaign", "source"]
     list_select_related = ["campaign"]
-    search_fields = ["phone_number", "reason"]
+    search_fields = ["phone_number", "email", "reason"]
     autocomplete_fields = ["campaign"]
 
 

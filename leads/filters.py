@@ -96,6 +96,7 @@ class HopperEntryFilter(FilterSet):
 
 class DncEntryFilter(FilterSet):
     phone_number = PhoneFilter()
+    email = filters.CharFilter(lookup_expr="iexact")
     is_global = filters.BooleanFilter(
         field_name="campaign", lookup_expr="isnull", label="Global (no campaign)"
     )

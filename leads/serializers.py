@@ -255,25 +255,30 @@ class HopperEntrySerializer(CRMModelSerializer):
 
 
 class DncEntrySerializer(CRMModelSerializer):
-    phone_number = PhoneField()
+    """A number (`phone_number`) or, in its place, an e-mail address (`email`)."""
+
+    phone_number = PhoneField(required=False, allow_blank=True)
 
     class Meta:
         model = DncEntry
-        fields = ["id", "phone_number", "campaign", "reason", "source", "created_at"]
+        fields = ["id", "phone_number", "email", "campaign", "reason", "source", "created_at"]
         # Adding a number twice is not an error (DncEntry.add); updates check below.
         validators = []
 
     def validate(self, attrs):
+        if "email" in attrs:
+            attrs["email"] = attrs["email"].strip().lower()
         attrs = super().validate(attrs)
         if self.instance is not None:
             phone = attrs.get("phone_number", self.instance.phone_number)
+            email = attrs.get("email", self.instance.email)
             campaign = attrs.get("campaign", self.instance.campaign)
-            clash = DncEntry.objects.filter(phone_number=phone, campaign=campaign).exclude(
-                pk=self.instance.pk
-            )
+            clash = DncEntry.objects.filter(
+                phone_number=phone, email=email, campaign=campaign
+            ).exclude(pk=self.instance.pk)
             if clash.exists():
                 raise serializers.ValidationError(
-                    {"phone_number": ["This number is already on that DNC list."]}
+                    {"phone_number": ["This number or address is already on that DNC list."]}
                 )
         return attrs
 

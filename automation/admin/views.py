@@ -356,6 +356,8 @@ def dry_run_view(model_admin, request, object_id):
             )
             for key in ("due_at", "due_local", "due_account"):
                 action[f"{key}_display"] = display_time(action.get(key))
+            send = action.get("send_time") or {}
+            send["deferred_to_display"] = display_time(send.get("deferred_to_local"))
         report["account_timezone"] = settings.TIME_ZONE
     context = {
         **model_admin.admin_site.each_context(request),

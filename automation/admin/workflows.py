@@ -307,7 +307,3 @@ class ActionSetAdmin(admin.ModelAdmin):
 
     def response_post_save_change(self, request, obj):
         return self.back_to_workflow(obj)
-
-
-# Endpoint and Adaptor admins (with their test pages) live in their own module.
-from automation.admin import integration as admin_integration  # noqa: E402, F401

@@ -7,7 +7,15 @@ a 400 naming it.
 import django_filters
 
 from automation.constants import ActionType, EntryState, TriggerOutcome
-from automation.models import LogEntry, Notification, Trigger
+from automation.models import (
+    CallingRule,
+    Channel,
+    ContactPolicy,
+    LogEntry,
+    Notification,
+    OverBudget,
+    Trigger,
+)
 from crm.filters import DateTimeFilter, FilterSet, IdFilter
 
 
@@ -48,3 +56,23 @@ class NotificationFilter(FilterSet):
     class Meta:
         model = Notification
         fields = []
+
+
+class CallingRuleFilter(django_filters.FilterSet):
+    state = django_filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = CallingRule
+        fields = ["timezone", "active"]
+
+
+class ContactPolicyFilter(django_filters.FilterSet):
+    channel = django_filters.MultipleChoiceFilter(choices=Channel.choices)
+    over_budget = django_filters.ChoiceFilter(choices=OverBudget.choices)
+    is_default = django_filters.BooleanFilter(
+        field_name="campaign", lookup_expr="isnull", label="Default policy (no campaign)"
+    )
+
+    class Meta:
+        model = ContactPolicy
+        fields = ["campaign"]

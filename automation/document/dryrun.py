@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from automation.constants import EntryState
 from automation.document.schema import ConfigError
-from automation.engine import gates, records, rules, timing
+from automation.engine import gates, guard, records, rules, timing
 from automation.engine import handler as engine
 from automation.engine.events import EVENTS
 from automation.engine.occurrences import Occurrence, call_data, field_value
+from automation.execution import sendtime
 
 
 def simulated_occurrence(lead, facts, now):
@@ -182,10 +183,14 @@ def explain(workflow, lead, facts=None, now=None):
 
 
 def planned_actions(rule, workflow, lead, occ, now):
+    """Each action with its due time and the send-time guard's checks as they stand now."""
+    from automation.execution.actions import EXECUTORS
     from automation.models import Action
 
     account = zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    configs = dict(Action.objects.filter(action_set__workflow=workflow).values_list("pk", "config"))
+    actions = Action.objects.filter(action_set__workflow=workflow).select_related("action_set")
+    by_id = {a.pk: a for a in actions}
+    facts = send_time_facts(lead, by_id.values(), now)
     planned = []
     for position, aset in enumerate(rule.action_sets):
         error, due = "", None
@@ -194,15 +199,56 @@ def planned_actions(rule, workflow, lead, occ, now):
         except timing.TimingError as exc:
             error = str(exc)
         for action in aset.actions:
+            model = by_id.get(action.id)
             planned.append(
                 {
                     "action_set": position,
                     "type": action.type,
-                    "config": configs.get(action.id, {}),
+                    "config": model.config if model else {},
                     "due_at": due.isoformat() if due else None,
                     "due_local": due.astimezone(lead.zone).isoformat() if due else None,
                     "due_account": due.astimezone(account).isoformat() if due else None,
                     "error": error,
+                    **send_time(workflow, model, lead, now, facts, EXECUTORS.get(action.type)),
                 }
             )
     return planned
+
+
+def send_time_facts(lead, actions, now):
+    outreach = {sendtime.channel_of(a.type) for a in actions} - {None}
+    asking = {lead.pk} if any(a.skip_if_live_call for a in actions) else set()
+    return sendtime.Facts({lead.pk: lead}, now, {lead.pk: outreach}, asking)
+
+
+def send_time(workflow, action, lead, now, facts, executor):
+    """The send-time guard on this action if it ran now: every check, and its decision."""
+    if action is None:
+        return {"send_time": {"checks": [], "decision": "unknown", "reason": ""}}
+    snapshot = sendtime.snapshot(
+        action_type=action.type,
+        executor=executor,
+        workflow=workflow,
+        action=action,
+        lead=lead,
+        context={},
+        now=now,
+        facts=facts,
+    )
+    checks, decision = guard.explain(snapshot)
+    if decision is None:
+        outcome, reason, deferred_to = "run", "", None
+    else:
+        outcome = "deferred" if decision.state == EntryState.PENDING else str(decision.state)
+        reason, deferred_to = decision.reason, decision.due_at
+    return {
+        "send_time": {
+            "checks": [{"check": c.check, "passed": c.passed, "why": c.why} for c in checks],
+            "decision": outcome,
+            "reason": reason,
+            "deferred_to": deferred_to.isoformat() if deferred_to else None,
+            "deferred_to_local": deferred_to.astimezone(lead.zone).isoformat()
+            if deferred_to
+            else None,
+        }
+    }

@@ -23,10 +23,9 @@ Trigger gates, in SPEC order:
 A workflow failing 1–3 is not about this occurrence: it leaves no trigger
 record. Gates 4–8 decide the outcome of the trigger that is recorded.
 
-Send-time gates (`before_run`), just before an entry runs: the workflow is
-still active and its action present and active, the lead still exists (or
-the action can use its snapshot), the lead has not met the stop condition
-since the trigger (→ cancelled), and Skip If Live Call.
+Send-time gates (`before_run`), just before an entry runs, are the send-time
+guard, automation.engine.guard: workflow and action still active, stop-if, window
+and schedule, DNC, calling rules, contact budget, Skip If Live Call.
 """
 
 from collections.abc import Callable
@@ -37,9 +36,9 @@ from automation.constants import (
     RATE_LIMIT_REASON,
     RATE_LIMIT_SECONDS,
     RATE_LIMIT_TRIGGERS,
-    EntryState,
     TriggerOutcome,
 )
+from automation.engine import guard
 
 # Outcomes of gates 1-3 (the dry run reports them; nothing records them).
 INACTIVE = "inactive"
@@ -207,40 +206,8 @@ def needs_loop_count(rule, occ):
 
 
 # --- Send time -----------------------------------------------------------------
+# Just before an entry runs (first attempt and every retry): automation.engine.guard,
+# the send-time guard (SPEC C.3). These names stay for the callers of the gates.
 
-
-@dataclass(frozen=True)
-class EntrySnapshot:
-    """What the send-time gates read about one entry about to run."""
-
-    action_type: str
-    known_type: bool
-    workflow_active: bool
-    action_present: bool
-    action_active: bool
-    lead_present: bool
-    runs_without_lead: bool  # the action can use the snapshot of a deleted lead
-    stopped_now: bool  # the lead meets the workflow's stop condition now
-    stopped_at_trigger: bool  # …and already did when the trigger fired
-    stop_reason: str  # the workflow's stop condition, as an operator reads it
-    skip_if_live_call: bool
-    on_live_call: bool
-
-
-def before_run(e):
-    """None if the entry may run now; else (state, reason) to record instead."""
-    if not e.known_type:
-        return EntryState.FAILED, f"unknown action type {e.action_type!r}"
-    if not e.workflow_active:
-        return EntryState.SKIPPED, "the workflow is no longer active"
-    if not e.action_present:
-        return EntryState.SKIPPED, "the action was deleted"
-    if not e.action_active:
-        return EntryState.SKIPPED, "the action is no longer active"
-    if not e.lead_present:
-        return None if e.runs_without_lead else (EntryState.SKIPPED, "the lead no longer exists")
-    if e.stopped_now and not e.stopped_at_trigger:
-        return EntryState.CANCELLED, e.stop_reason
-    if e.skip_if_live_call and e.on_live_call:
-        return EntryState.SKIPPED, "Skip If Live Call: the lead is on a live call"
-    return None
+EntrySnapshot = guard.EntrySnapshot
+before_run = guard.decide

@@ -103,31 +103,49 @@ def next_opening(at: datetime, zone: ZoneInfo, window: str, days=()) -> datetime
     """The earliest instant >= `at` inside `window` on an allowed weekday, in UTC.
 
     `days` are weekdays in the lead's zone (0 = Monday); empty means every day.
-
-    1. Look at the local dates from `at`'s own date to a week later.
-    2. Skip dates whose weekday is not allowed.
-    3. The window on that date is [start, end) local, as absolute instants;
-       the first one that has not closed by `at` gives max(at, its opening).
     """
     _require_aware(at, "at")
-    at = at.astimezone(UTC)  # compare instants, never wall times in one zone
     start, end = _hours(window)
     allowed = set(days) or set(ALL_DAYS)
     if (start, end) == (0, 24) and allowed >= set(ALL_DAYS):
-        return at  # open around the clock, every day (the common case: no zone arithmetic)
+        return at.astimezone(UTC)  # open around the clock, every day (no zone arithmetic)
+    span = (start * 60, end * 60)
+    try:
+        return next_in_spans(at, zone, lambda day: span if day.weekday() in allowed else None, 8)
+    except TimingError:
+        raise TimingError(f"no allowed day in {sorted(allowed)!r}") from None
+
+
+def next_in_spans(at: datetime, zone: ZoneInfo, span_of, horizon_days: int) -> datetime:
+    """The earliest instant >= `at` inside the local span of its day, in UTC.
+
+    `span_of(date)` gives that local day's open span as (first minute, end
+    minute) after midnight, end excluded (1440 = up to midnight), or None when
+    the day is closed. The windows, the schedule and the calling rules are all
+    such spans; one walk over local days serves them all.
+
+    1. Look at the local dates from `at`'s own date to `horizon_days` later.
+    2. Skip closed dates.
+    3. The span of that date as absolute instants ([opens, closes), each
+       local wall time read with fold=0, so DST gaps and folds behave as in
+       `due_time`); the first one that has not closed by `at` gives
+       max(at, opens).
+    4. None open within the horizon: TimingError.
+    """
+    _require_aware(at, "at")
+    at = at.astimezone(UTC)  # compare instants, never wall times in one zone
     first_day = at.astimezone(zone).date()
-    for offset in range(8):
+    for offset in range(horizon_days + 1):
         day = first_day + timedelta(days=offset)
-        if day.weekday() not in allowed:
+        span = span_of(day)
+        if span is None:
             continue
-        opens = _localize(datetime.combine(day, time(start)), zone)
-        if end == 24:
-            closes = _localize(datetime.combine(day + timedelta(days=1), time(0)), zone)
-        else:
-            closes = _localize(datetime.combine(day, time(end)), zone)
+        start, end = span
+        opens = _localize(datetime.combine(day, time()) + timedelta(minutes=start), zone)
+        closes = _localize(datetime.combine(day, time()) + timedelta(minutes=end), zone)
         if at < closes:
             return max(at, opens)
-    raise TimingError(f"no allowed day in {sorted(allowed)!r}")
+    raise TimingError(f"nothing open within {horizon_days} days")
 
 
 # --- Due time ----------------------------------------------------------------

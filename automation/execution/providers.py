@@ -1,8 +1,10 @@
 """The SMS and voice-broadcast providers behind the SMS and VB actions.
 
 `get_provider("sms" | "vb")` returns an HTTP gateway when
-`settings.SMS_PROVIDER_URL` / `settings.VB_PROVIDER_URL` is set, else a
-provider that only logs (development, demo). A gateway receives one JSON POST
+`settings.SMS_PROVIDER_URL` / `settings.VB_PROVIDER_URL` is set, else None:
+nothing is sent, and the action ends `skipped` with the reason "no SMS
+provider configured" and the rendered message in its result (SPEC
+Appendix B) — never `succeeded`. A gateway receives one JSON POST
 per message::
 
     {"to": "+13105550123", "message": "…",   # "script" instead of "message" for VB
@@ -23,8 +25,9 @@ from crm import http
 
 log = logging.getLogger(__name__)
 
-# The kinds of message, and the JSON key their text travels under.
+# The kinds of message, the JSON key their text travels under, and their names.
 TEXT_KEYS = {"sms": "message", "vb": "script"}
+NAMES = {"sms": "SMS", "vb": "VB"}
 URL_SETTINGS = {"sms": "SMS_PROVIDER_URL", "vb": "VB_PROVIDER_URL"}
 GATEWAY_TIMEOUT_SECONDS = 10
 
@@ -44,19 +47,6 @@ class Delivery:
         if self.outcome is not None:
             logged.update(self.outcome.as_log())
         return logged
-
-
-class LogProvider:
-    """Sends nothing: writes the message to the log and reports success."""
-
-    name = "log"
-
-    def __init__(self, kind):
-        self.kind = kind
-
-    def send(self, to, text, *, lead_id, idempotency_key):
-        log.info("%s to %s (lead %s, key %s): %s", self.kind, to, lead_id, idempotency_key, text)
-        return Delivery(True, self.name, detail={"to": to, TEXT_KEYS[self.kind]: text})
 
 
 class HttpGateway:
@@ -89,8 +79,13 @@ class HttpGateway:
 
 
 def get_provider(kind):
-    """The provider for "sms" or "vb", as configured now."""
+    """The provider for "sms" or "vb", as configured now; None when there is none."""
     if kind not in TEXT_KEYS:
         raise ValueError(f"unknown provider kind {kind!r}: use sms or vb")
     url = getattr(settings, URL_SETTINGS[kind], "")
-    return HttpGateway(kind, url) if url else LogProvider(kind)
+    return HttpGateway(kind, url) if url else None
+
+
+def not_configured(kind):
+    """The reason an entry is skipped when its kind has no provider."""
+    return f"no {NAMES[kind]} provider configured"

@@ -8,9 +8,15 @@ entries are still pending and their dispatch lease runs out, so they run
 again — exactly once in effect.
 
 External actions (INTEGRATION, EMAIL, SMS, VB) cannot be rolled back: the
-entry is claimed with a conditional UPDATE (pending → running, with a lease),
-the request is made outside any transaction, and the result is recorded with
-another conditional UPDATE. A worker killed mid-request leaves the entry
+entry and its lead are locked, the send-time guard checks it, and it is
+claimed (pending → running, with a lease) in one short transaction; the
+request is made outside any transaction, and the result is recorded with
+another conditional UPDATE.
+
+Every entry, first attempt and retry, goes through the send-time guard
+(automation.engine.guard, on what automation.execution.sendtime reads with the lead's row
+locked): skipped, cancelled, or deferred — still pending, attempts unchanged,
+due at the next opening — instead of running when it would not be allowed now. A worker killed mid-request leaves the entry
 running; when its lease runs out the dispatcher makes it pending again and it
 is sent again with the same idempotency key: at least once.
 """
@@ -21,13 +27,13 @@ from contextlib import nullcontext
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from automation.constants import ActionType, EntryState
 from automation.document.schema import ConfigError
-from automation.engine import gates, handoff, rules
+from automation.engine import gates, handoff
 from automation.engine.occurrences import caused_by
+from automation.execution import sendtime
 from automation.execution.actions import EXECUTORS
 from automation.execution.actions.base import Result, Run
 from automation.models import Endpoint, LogEntry, Trigger, Workflow
@@ -135,7 +141,7 @@ def run_internal_batch(entry_ids, now=None, strict=False):
     """
     with transaction.atomic():
         entries = list(
-            LogEntry.objects.select_related("workflow", "action", "trigger")
+            LogEntry.objects.select_related("workflow", "action__action_set", "trigger")
             .select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in=entry_ids, state=EntryState.PENDING)
             .order_by("pk")
@@ -144,34 +150,49 @@ def run_internal_batch(entry_ids, now=None, strict=False):
             return {}  # done, flushed, or being run by another worker
         now = now or timezone.now()
         # Leads locked in id order (one statement): concurrent batches cannot deadlock.
+        # The send-time guard's budget counts under these locks (automation.execution.sendtime).
         leads = {
             lead.pk: lead
-            for lead in Lead.objects.select_for_update()
+            for lead in Lead.objects.select_for_update(of=("self",))
+            .select_related("list")
             .filter(pk__in={e.lead_id for e in entries})
             .order_by("pk")
         }
         call_ids = {e.context.get("call_id") for e in entries} - {None}
         calls = Call.objects.in_bulk(call_ids) if call_ids else {}
-        asking = {e.lead_id for e in entries if e.action and e.action.skip_if_live_call}
-        live = set(
-            Call.objects.filter(lead_id__in=asking, ended_at__isnull=True).values_list(
-                "lead_id", flat=True
-            )
-            if asking
-            else ()
-        )
+        facts = guard_facts(entries, leads, now)
         configs = {}
         for entry in entries:
             executor = EXECUTORS[entry.action_type]
-            entry.attempts += 1
-            entry.started_at = now
             lead = leads.get(entry.lead_id)
-            result = precheck(entry, lead, executor, live) or execute(
+            result = precheck(entry, lead, executor, now, facts)
+            if not deferred(result):
+                entry.attempts += 1
+                entry.started_at = now
+            result = result or execute(
                 entry, lead, executor, now, strict=strict, configs=configs, calls=calls
             )
             apply_result(entry, result, now)
+            if entry.state == EntryState.SUCCEEDED:
+                facts.record_sent(entry.lead_id, entry.action_type, now)
         write_results(entries)
         return {entry.pk: entry.state for entry in entries}
+
+
+def guard_facts(entries, leads, now):
+    """What the send-time guard reads for these entries (automation.execution.sendtime.Facts)."""
+    outreach, asking = {}, set()
+    for entry in entries:
+        channel = sendtime.channel_of(entry.action_type)
+        if channel is not None:
+            outreach.setdefault(entry.lead_id, set()).add(channel)
+        if entry.action and entry.action.skip_if_live_call:
+            asking.add(entry.lead_id)
+    return sendtime.Facts(leads, now, outreach, asking)
+
+
+def deferred(result):
+    return result is not None and result.state == EntryState.PENDING
 
 
 def write_results(entries):
@@ -189,24 +210,48 @@ def write_results(entries):
 
 
 def run_external(entry_id, executor, now=None):
-    now = now or timezone.now()
-    claimed = LogEntry.objects.filter(pk=entry_id, state=EntryState.PENDING).update(
-        state=EntryState.RUNNING,
-        started_at=now,
-        attempts=F("attempts") + 1,
-        lease_until=now + EXECUTION_LEASE,
-    )
-    if not claimed:
-        return None
-    entry = LogEntry.objects.select_related("workflow", "action", "trigger").get(pk=entry_id)
-    longer = longer_lease(entry)
-    if longer:
-        LogEntry.objects.filter(pk=entry_id, state=EntryState.RUNNING).update(
-            lease_until=now + longer
+    """Claim an external entry, check it, send it with no transaction open, record it.
+
+    1. In one transaction: lock the entry (still pending, else not ours) and
+       its lead, run the send-time guard on what it reads under that lock, and
+       either record the guard's decision (skipped, cancelled, deferred) or
+       claim the entry (running, with an execution lease).
+    2. Execute with no transaction open (no locks held over HTTP).
+    3. Record the result, unless the entry was flushed or re-claimed meanwhile.
+    """
+    clock = now
+    with transaction.atomic():
+        entry = (
+            LogEntry.objects.select_related("workflow", "action__action_set", "trigger")
+            .select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=entry_id, state=EntryState.PENDING)
+            .first()
         )
-    lead = Lead.objects.filter(pk=entry.lead_id).first()
-    result = precheck(entry, lead, executor) or execute(entry, lead, executor, now)
-    finished_at = timezone.now()
+        if entry is None:
+            return None  # done, flushed, or being run by another worker
+        now = now or timezone.now()
+        lead = (
+            Lead.objects.select_for_update(of=("self",))
+            .select_related("list")
+            .filter(pk=entry.lead_id)
+            .first()
+        )
+        leads = {lead.pk: lead} if lead is not None else {}
+        verdict = precheck(entry, lead, executor, now, guard_facts([entry], leads, now))
+        if verdict is not None:
+            if not deferred(verdict):
+                entry.attempts += 1
+                entry.started_at = now
+            finish(entry, verdict, now)
+            return entry.state
+        entry.state = EntryState.RUNNING
+        entry.started_at = now
+        entry.attempts += 1
+        entry.lease_until = now + (longer_lease(entry) or EXECUTION_LEASE)
+        entry.save(update_fields=["state", "started_at", "attempts", "lease_until"])
+    result = execute(entry, lead, executor, now)
+    # With an injected clock (tests, simulations) the send finishes "now" too.
+    finished_at = timezone.now() if clock is None else now
     with transaction.atomic():
         current = LogEntry.objects.select_for_update().filter(pk=entry_id).first()
         if current is None or current.state != EntryState.RUNNING:
@@ -240,42 +285,25 @@ def record_crash(entry_id, exc, now=None):
     )
 
 
-def precheck(entry, lead, executor, live=None):
-    """Just before running: is this action still wanted? A Result if not.
-
-    `live`: the ids of leads on a live call, when the caller fetched them for
-    a whole batch; else one query, only for an action that asks.
-    """
-    workflow, action = entry.workflow, entry.action
-    stopped_now = False
-    if lead is not None and action is not None:
-        stopped_now = rules.stop_condition_met(
-            workflow.stop_if, workflow.stop_filter, lead, rules.current().status_flags
-        )
-    skip_live = bool(action and action.skip_if_live_call)
-    if live is None:
-        on_live_call = skip_live and lead is not None and lead.live_call_exists()
-    else:
-        on_live_call = entry.lead_id in live
-    verdict = gates.before_run(
-        gates.EntrySnapshot(
+def precheck(entry, lead, executor, now, facts):
+    """Just before running: the send-time guard (automation.engine.guard) on what `facts`
+    read. None if the entry may run; else the Result to record (a deferral is a
+    Result in state pending, with the new due time as `retry_at`)."""
+    decision = gates.before_run(
+        sendtime.snapshot(
             action_type=entry.action_type,
-            known_type=executor is not None,
-            workflow_active=workflow.active,
-            action_present=action is not None,
-            action_active=bool(action and action.active),
-            lead_present=lead is not None,
-            runs_without_lead=bool(
-                executor and not executor.needs_lead and entry.context.get("snapshot")
-            ),
-            stopped_now=stopped_now,
-            stopped_at_trigger=bool(entry.context.get("stopped_at_trigger")),
-            stop_reason=gates.stop_label(workflow.stop_if),
-            skip_if_live_call=skip_live,
-            on_live_call=on_live_call,
+            executor=executor,
+            workflow=entry.workflow,
+            action=entry.action,
+            lead=lead,
+            context=entry.context,
+            now=now,
+            facts=facts,
         )
     )
-    return None if verdict is None else Result(*verdict)
+    if decision is None:
+        return None
+    return Result(decision.state, decision.reason, retry_at=decision.due_at)
 
 
 def execute(entry, lead, executor, now, strict=False, configs=None, calls=None):
@@ -328,13 +356,25 @@ def masker_for(entry):
 
 
 def apply_result(entry, result, now):
-    """Set the outcome on the entry; a failure with `retry_at` goes back to pending for then.
+    """Set the outcome on the entry.
+
+    A deferral (state pending, from the send-time guard) keeps the entry
+    pending for `retry_at`, attempts unchanged; a failure with `retry_at` goes
+    back to pending for then (the guard checks it again when it comes due).
 
     This is where an action's text enters the log: reason and result are
     masked here, once, with the action's masker (an endpoint's secrets).
     """
     masker = masker_for(entry)
     reason = masker.text(result.reason)
+    if result.state == EntryState.PENDING:
+        # Deferred: what the last attempt (if any) answered stays in `result`.
+        entry.state = EntryState.PENDING
+        entry.due_at = result.retry_at
+        entry.reason = reason[:500]
+        entry.finished_at = None
+        entry.lease_until = None
+        return
     if result.state == EntryState.FAILED and result.retry_at is not None:
         entry.state = EntryState.PENDING
         entry.due_at = result.retry_at

@@ -122,19 +122,14 @@ def test_it_does_not_retry_a_refused_recipient(make_lead, make_entry, run, templ
 # --- SMS and VB -------------------------------------------------------------------
 
 
-def test_it_logs_an_sms_when_no_gateway_is_configured(make_lead, make_entry, run, settings, caplog):
+def test_it_skips_an_sms_when_no_provider_is_configured(make_lead, make_entry, run, settings):
     settings.SMS_PROVIDER_URL = ""
     lead = make_lead(phone_number="+13105550142")
     config = {"message": "Hi {first_name}, reply STOP to opt out"}
-    with caplog.at_level("INFO", logger="automation.execution.providers"):
-        entry = run(make_entry(lead, action_type="SMS", config=config))
-    assert entry.state == EntryState.SUCCEEDED
-    assert entry.result == {
-        "provider": "log",
-        "to": "+13105550142",
-        "message": "Hi Ada, reply STOP to opt out",
-    }
-    assert "Hi Ada, reply STOP to opt out" in caplog.text
+    entry = run(make_entry(lead, action_type="SMS", config=config))
+    # Nothing was sent: never "succeeded"; the log shows what would have gone out.
+    assert (entry.state, entry.reason) == (EntryState.SKIPPED, "no SMS provider configured")
+    assert entry.result == {"to": "+13105550142", "message": "Hi Ada, reply STOP to opt out"}
 
 
 def test_it_sends_an_sms_through_the_gateway(make_lead, make_entry, run, settings, http_server):
@@ -167,11 +162,11 @@ def test_it_sends_a_voice_broadcast_script(make_lead, make_entry, run, settings,
     assert body["script"] == "Hello Ada" and "message" not in body
 
 
-def test_it_logs_a_voice_broadcast_without_a_gateway(make_lead, make_entry, run, settings):
+def test_it_skips_a_voice_broadcast_without_a_provider(make_lead, make_entry, run, settings):
     settings.VB_PROVIDER_URL = ""
     entry = run(make_entry(make_lead(), action_type="VB", config={"message": "Hi"}))
-    assert entry.state == EntryState.SUCCEEDED
-    assert entry.result["provider"] == "log" and entry.result["script"] == "Hi"
+    assert (entry.state, entry.reason) == (EntryState.SKIPPED, "no VB provider configured")
+    assert entry.result["script"] == "Hi"
 
 
 def test_it_retries_a_gateway_error_with_the_same_key(

@@ -114,7 +114,7 @@ def test_it_checks_an_entry_again_just_before_it_runs(
             stopped_at_trigger=at_trigger,
             stop_reason="Stop Workflow If: final status",
             skip_if_live_call=True,
-            on_live_call=live,
+            live_calls=(timezone.now(),) if live else (),
         )
     )
     assert (verdict[0] if verdict else None) == expected

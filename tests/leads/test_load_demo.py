@@ -138,3 +138,16 @@ def test_it_queues_the_first_activity_at_commit(transactional_db, monkeypatch):
     load_demo_with_activity()
 
     assert [task.func() for task in OrmQ.objects.all()] == ["leads.demo.record_calls"]
+
+
+def test_it_loads_an_example_set_of_calling_rules_marked_as_an_example(db):
+    from automation.models import CallingRule
+
+    load_demo()
+    load_demo()
+
+    rules = list(CallingRule.objects.all())
+    assert len(rules) == 3
+    assert all(rule.name.startswith("Example") for rule in rules)
+    for rule in rules:
+        rule.full_clean()  # as the admin and the API would accept them

@@ -87,8 +87,10 @@ class ProviderMessage(Executor):
     """Render the message for the lead and hand it to the SMS or VB provider.
 
     1. Render the text (leads.placeholders); an empty text is skipped.
-    2. Send it to the lead's phone number through `automation.execution.providers`.
-    3. A gateway's transient failure (no response, 5xx, 429) is retried later,
+    2. No provider configured: skipped ("no SMS provider configured"), the
+       rendered text in the result.
+    3. Send it to the lead's phone number through `automation.execution.providers`.
+    4. A gateway's transient failure (no response, 5xx, 429) is retried later,
        up to GATEWAY_MAX_ATTEMPTS; the request and response are logged.
     """
 
@@ -102,6 +104,13 @@ class ProviderMessage(Executor):
         if not text:
             return Result.skipped("the message is empty for this lead")
         provider = providers.get_provider(self.kind)
+        if provider is None:
+            # Nothing is sent: never "succeeded". The log shows what would have gone out.
+            return Result.skipped(
+                providers.not_configured(self.kind),
+                to=lead.phone_number,
+                **{providers.TEXT_KEYS[self.kind]: text},
+            )
         key = str(run.entry.idempotency_key)
         delivery = provider.send(lead.phone_number, text, lead_id=lead.pk, idempotency_key=key)
         # The log carries its own "reason" key: build the Results directly.

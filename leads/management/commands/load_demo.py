@@ -185,6 +185,21 @@ WORKFLOWS = [
 ]
 
 
+# An example set of calling rules (SPEC C.3), marked as such: state laws differ and
+# change, so an operator checks them before relying on them (or deletes them).
+EVERY_DAY = {str(day): ["08:00", "20:00"] for day in range(7)}
+EXAMPLE_CALLING_RULES = [
+    {
+        "name": "Example: Texas, 9 AM–9 PM, Sundays from noon",
+        "state": "TX",
+        "hours": {**{str(day): ["09:00", "21:00"] for day in range(6)}, "6": ["12:00", "21:00"]},
+    },
+    {"name": "Example: Florida, 8 AM–8 PM", "state": "FL", "hours": EVERY_DAY},
+    {"name": "Example: Eastern time, no contact on Sundays", "timezone": "America/New_York",
+     "hours": {"6": None}},
+]  # fmt: skip
+
+
 class Command(BaseCommand):
     help = (
         "Load demo data (campaigns, lists, statuses, ~200 leads, calls, an admin user). Idempotent."
@@ -212,6 +227,7 @@ class Command(BaseCommand):
             leads = self.leads(rng, now)
             self.calls(rng, now, leads, admin)
             self.follow_ups(rng, now, leads)
+            self.calling_rules(now)
             if not no_activity:
                 receiver = self.workflows(addr)
                 self.activity(now)
@@ -453,6 +469,25 @@ class Command(BaseCommand):
         ]
         HopperEntry.objects.bulk_create(entries)
         self.count("hopper entries", len(entries))
+
+    def calling_rules(self, now):
+        """The example calling rules (named "Example: …"), with the coming holidays blocked."""
+        from automation.models import CallingRule
+
+        holidays = [
+            f"{year}-{md}" for year in (now.year, now.year + 1) for md in ("12-25", "01-01")
+        ]
+        for rule in EXAMPLE_CALLING_RULES:
+            defaults = {"hours": rule["hours"], "blocked_dates": sorted(holidays)}
+            self.count(
+                "example calling rules",
+                CallingRule.objects.get_or_create(
+                    name=rule["name"],
+                    state=rule.get("state", ""),
+                    timezone=rule.get("timezone", ""),
+                    defaults=defaults,
+                )[1],
+            )
 
     def workflows(self, addr):
         """The demo receiver's endpoint (at `addr`) and adaptor, and the demo's workflows."""
