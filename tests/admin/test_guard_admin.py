@@ -77,7 +77,7 @@ def test_the_dry_run_page_shows_the_send_time_checks(admin_client_, make_workflo
 def test_viewers_see_the_guards_settings_without_changing_them(viewer, login):
     from django.apps import apps
 
-    importlib.import_module("automation.migrations.0009_guard_group_permissions").grant(apps)
+    importlib.import_module("automation.migrations.0011_guard_group_permissions").grant(apps)
     CallingRule.objects.create(state="TX")
     client = login(viewer)
     listing = client.get(reverse("admin:automation_callingrule_changelist"))

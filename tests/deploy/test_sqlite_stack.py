@@ -118,7 +118,11 @@ def test_forty_concurrent_api_writes_on_sqlite_give_no_error(demo_stack):
 
     mine = wait_for(finished, 60, "the entries of the 40 calls to succeed")
     assert not [e for e in mine if e["state"] == "failed"]
-    assert sum(e["action_type"] == "INTEGRATION" for e in mine) == WRITES // 5
+    # Every SALE call was pushed to the receiver. (Counted per lead: the demo's own
+    # activity records calls on random leads too, and may pick one of these.)
+    sold = {call["lead"] for call in calls if call["disposition"] == "SALE"}
+    pushed = {e["lead"] for e in mine if e["action_type"] == "INTEGRATION"}
+    assert len(sold) == WRITES // 5 and sold <= pushed
     output = demo_stack.output()
     assert LOCKED not in output
     assert server_errors(output) == []

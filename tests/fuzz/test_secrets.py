@@ -9,6 +9,7 @@ for each secret.
 """
 
 import logging
+from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
@@ -70,6 +71,11 @@ def quoting(status, secrets=HEADER_SECRETS, *, headers=None):
     }
 
 
+# Inside the world's workflow schedule (9-9, Monday to Friday) wherever its leads
+# are: the send-time guard would defer the entries at night.
+INSIDE = datetime(2026, 3, 4, 20, 0, tzinfo=UTC)  # a Wednesday, noon in Los Angeles
+
+
 def integration_entry(world, endpoint):
     workflow = world.workflow
     action_set = ActionSet.objects.create(workflow=workflow, position=9)
@@ -107,15 +113,15 @@ def test_no_secret_reaches_the_log_the_api_the_admin_or_the_preview(
     http_server.reply(**quoting(401))
     http_server.reply(**quoting(200, [URL_PASSWORD]))
     first = integration_entry(world, endpoints[0])
-    runner.run_entry(first.pk)
+    runner.run_entry(first.pk, now=INSIDE)
     first.refresh_from_db()
     assert first.state == EntryState.PENDING and "retrying" in first.reason
-    runner.run_entry(first.pk)
+    runner.run_entry(first.pk, now=INSIDE)
     first.refresh_from_db()
     assert first.state == EntryState.FAILED and first.reason.startswith("http 401")
     assert "denied *** ***" in first.reason  # the partner's words, its quotes masked
     second = integration_entry(world, endpoints[1])
-    runner.run_entry(second.pk)
+    runner.run_entry(second.pk, now=INSIDE)
     second.refresh_from_db()
     assert second.state == EntryState.SUCCEEDED
     received = http_server.requests
