@@ -19,7 +19,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from automation import admin_logs, admin_views  # noqa: F401 (admin_logs registers the log admins)
-from automation.constants import RATE_LIMIT_SECONDS, RATE_LIMIT_TRIGGERS
+from automation.constants import (
+    LOOP_LIMIT,
+    LOOP_WINDOW_SECONDS,
+    RATE_LIMIT_SECONDS,
+    RATE_LIMIT_TRIGGERS,
+)
 from automation.forms import ActionForm, EventConditionForm, WorkflowForm, field_names_datalist
 from automation.models import (
     Action,
@@ -110,7 +115,7 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_filter = ["active", "relation", "stop_if", "schedule_enabled"]
     search_fields = ["name", "description"]
     autocomplete_fields = ["campaigns", "lists", "queues", "inbound_numbers", "email_templates"]
-    readonly_fields = ["rate_limit", "loop_iterations"]
+    readonly_fields = ["rate_limit", "loop_protection"]
     inlines = [EventConditionInline, ActionSetInline]
     tabs = [
         ("general", "General"),
@@ -148,10 +153,12 @@ class WorkflowAdmin(admin.ModelAdmin):
                 "fields": [
                     "stop_if",
                     "stop_filter",
+                    "reenrollment",
+                    "reenroll_after_days",
                     "skip_if_pending",
                     "perform_action_on",
                     "rate_limit",
-                    "loop_iterations",
+                    "loop_protection",
                 ],  # fmt: skip
             },
         ),
@@ -181,6 +188,16 @@ class WorkflowAdmin(admin.ModelAdmin):
         return (
             f"{RATE_LIMIT_TRIGGERS} triggers per lead per {minutes} minutes "
             "(fixed by the system; later triggers are suppressed and logged)"
+        )
+
+    @admin.display(description="Loop protection")
+    def loop_protection(self, obj):
+        minutes = LOOP_WINDOW_SECONDS // 60
+        return (
+            f"Disabled automatically at its {LOOP_LIMIT}th iteration in one causal chain, or "
+            f"at {LOOP_LIMIT} iterations across leads within {minutes} minutes (an iteration: "
+            "a trigger whose chain already holds this workflow twice; a single re-trigger "
+            "that settles is not one). Nothing to reset."
         )
 
     def get_urls(self):

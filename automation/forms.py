@@ -18,7 +18,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from automation import actions, events
-from automation.constants import ACTION_TYPES, CONNECT_WORKFLOW_EVENTS, Operator, Relation
+from automation.constants import (
+    ACTION_TYPES,
+    CONNECT_WORKFLOW_EVENTS,
+    Operator,
+    Reenrollment,
+    Relation,
+)
 from automation.models import Action, EventCondition, Workflow
 from automation.schema import ConfigError, MultiChoice, RefList
 from leads.models import Lead
@@ -380,12 +386,20 @@ class WorkflowForm(forms.ModelForm):
         fields = [
             "name", "description", "active", "relation", "relation_mode", "campaigns", "lists",
             "queues", "inbound_numbers", "email_templates", "all_campaigns", "stop_if",
-            "stop_filter", "skip_if_pending", "schedule_enabled", "schedule_window",
-            "schedule_days", "perform_action_on",
+            "stop_filter", "reenrollment", "reenroll_after_days", "skip_if_pending",
+            "schedule_enabled", "schedule_window", "schedule_days", "perform_action_on",
         ]  # fmt: skip
 
     class Media:
         js = ["automation/workflow_form.js"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "reenrollment" in self.fields:
+            self.fields["reenrollment"].required = False  # absent: always (the default)
+
+    def clean_reenrollment(self):
+        return self.cleaned_data.get("reenrollment") or Reenrollment.ALWAYS
 
     def clean(self):
         cleaned = super().clean()
