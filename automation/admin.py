@@ -11,21 +11,31 @@ workflow") edits its ordered actions.
 The logs, triggers, notifications and the lead page's log: automation.admin_logs.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from automation import admin_logs, admin_views  # noqa: F401 (admin_logs registers the log admins)
+from automation import (  # noqa: F401 (admin_logs registers the log admins)
+    admin_logs,
+    admin_views,
+    analysis,
+)
 from automation.constants import (
     LOOP_LIMIT,
     LOOP_WINDOW_SECONDS,
     RATE_LIMIT_SECONDS,
     RATE_LIMIT_TRIGGERS,
 )
-from automation.forms import ActionForm, EventConditionForm, WorkflowForm, field_names_datalist
+from automation.forms import (
+    ActionForm,
+    EventConditionForm,
+    EventConditionFormSet,
+    WorkflowForm,
+    field_names_datalist,
+)
 from automation.models import (
     Action,
     ActionSet,
@@ -55,6 +65,7 @@ class TypedConfigInline(admin.StackedInline):
 class EventConditionInline(TypedConfigInline):
     model = EventCondition
     form = EventConditionForm
+    formset = EventConditionFormSet
     main_fields = [("type", "active", "position")]
     tab = "events"
     verbose_name = "event condition"
@@ -103,6 +114,12 @@ def describe_action(action):
     config = ", ".join(f"{k}={v}" for k, v in (action.config or {}).items())
     state = "" if action.active else " (inactive)"
     return f"{action.get_type_display()}{': ' + config if config else ''}{state}"
+
+
+def warn_about_cycles(request, workflow):
+    """After a save: the cycles it closes with active workflows (SPEC C.4), as warnings."""
+    for warning in analysis.cycle_warnings(workflow):
+        messages.warning(request, warning["message"])
 
 
 @admin.register(Workflow)
@@ -190,6 +207,10 @@ class WorkflowAdmin(admin.ModelAdmin):
             "(fixed by the system; later triggers are suppressed and logged)"
         )
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        warn_about_cycles(request, form.instance)
+
     @admin.display(description="Loop protection")
     def loop_protection(self, obj):
         minutes = LOOP_WINDOW_SECONDS // 60
@@ -273,6 +294,10 @@ class ActionSetAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return False  # edited through workflows, not listed on the index
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        warn_about_cycles(request, form.instance.workflow)  # its actions may close one
 
     def get_readonly_fields(self, request, obj=None):
         return ["workflow"] if obj else []

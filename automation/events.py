@@ -78,7 +78,9 @@ class WhenChoice(Choice):
         super().__init__(When, required=False, label="When")
 
     def form_kwargs(self):
-        return {"choices": self.choices, "initial": When.IS}
+        from django import forms
+
+        return {"choices": self.choices, "initial": When.IS, "widget": forms.RadioSelect}
 
 
 def check_when(cleaned, path):

@@ -17,7 +17,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from automation import actions, events
+from automation import actions, analysis, events
 from automation.constants import (
     ACTION_TYPES,
     CONNECT_WORKFLOW_EVENTS,
@@ -212,6 +212,29 @@ class EventConditionForm(TypedConfigForm):
     class Meta:
         model = EventCondition
         fields = ["type", "active", "position"]
+
+
+class EventConditionFormSet(forms.BaseInlineFormSet):
+    """The workflow's conditions together: none that no single occurrence can satisfy
+    with another (automation.analysis, the same check as the API and import)."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        events_ = []
+        for i, form in enumerate(self.forms):
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data or data.get("DELETE") or not data.get("active", True):
+                continue
+            if data.get("type") in events.EVENTS:
+                events_.append((f"event {i + 1}", data["type"], form.instance.config or {}))
+        workflow = self.instance
+        errors = analysis.impossible_conditions(
+            events_, getattr(workflow, "relation", None), getattr(workflow, "all_campaigns", False)
+        )
+        if errors:
+            raise ValidationError([f"{path}: {message}" for path, message in errors.items()])
 
 
 class ActionForm(TypedConfigForm):
