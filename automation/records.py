@@ -98,10 +98,9 @@ def recent_triggers(lead_id, workflow_ids, now):
     )
 
 
-def enrolled(lead_id, workflow_ids):
-    """{workflow id: when this lead last fired it}, for the given workflows: what the
-    re-enrollment gate reads. One probe of trigger_enrollment_idx per workflow."""
-    return dict(
+def last_fired(lead_id, workflow_ids):
+    """The query behind `enrolled` (read through trigger_enrollment_idx)."""
+    return (
         Trigger.objects.filter(
             lead_id=lead_id, workflow_id__in=workflow_ids, outcome=TriggerOutcome.FIRED
         )
@@ -109,6 +108,12 @@ def enrolled(lead_id, workflow_ids):
         .annotate(last=Max("occurred_at"))
         .order_by()
     )
+
+
+def enrolled(lead_id, workflow_ids):
+    """{workflow id: when this lead last fired it}, for the given workflows: what the
+    re-enrollment gate reads. One probe of trigger_enrollment_idx per workflow."""
+    return dict(last_fired(lead_id, workflow_ids))
 
 
 def loop_window_count(workflow_id, now):

@@ -219,3 +219,65 @@ def test_becomes_is_refused_on_call_data():
     with pytest.raises(ConfigError) as caught:
         events.validate("DISPOSITION", {"values": ["SALE"], "when": "becomes"})
     assert caught.value.errors["config.when"] == "unknown key"
+
+
+@pytest.mark.django_db
+def test_the_dry_run_explains_becomes(make_lead):
+    from automation import dryrun
+
+    wf = make_workflow(
+        [
+            (
+                "LEAD_FIELDS",
+                {"field": "state", "operator": "equals", "value": "CA", "when": "becomes"},
+            )
+        ],
+        delay={"delay_mode": "fixed", "delay_hours": 1},
+    )
+    lead = make_lead(state="CA")
+
+    def explained(facts=None):
+        report = dryrun.explain(wf, lead, facts)
+        [condition] = report["conditions"]
+        return report["outcome"], condition["why"]
+
+    outcome, why = explained()
+    assert outcome == "no_match"
+    assert why == (
+        "becomes: state is 'CA': matches equals 'CA', but this occurrence changed nothing "
+        "it reads (it was so already)"
+    )
+    outcome, why = explained({"previous": {"state": "NV"}})
+    assert outcome == "fired"
+    assert why == (
+        "becomes: state is 'CA': matches equals 'CA'; before this occurrence state was 'NV': "
+        "did not match equals 'CA': it became true"
+    )
+    outcome, why = explained({"previous": {"state": "ca"}})
+    assert outcome == "no_match"
+    assert why.endswith("state was 'ca': matched equals 'CA': it did not become true")
+    outcome, why = explained({"lead_action": "create"})
+    assert outcome == "fired"
+    assert why.endswith("the lead is being created, which counts as a change")
+
+
+@pytest.mark.django_db
+def test_the_api_dry_run_takes_the_previous_values(make_lead):
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    admin_user = User.objects.create_superuser("boss", "boss@example.com", "pw-boss-123")
+    wf = make_workflow(
+        [("CALL_COUNT", {"operator": "greater_than", "value": 2, "when": "becomes"})],
+        delay={"delay_mode": "fixed", "delay_hours": 1},
+    )
+    lead = make_lead(called_count=3)
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    url = f"/api/v1/workflows/{wf.pk}/dry-run/"
+    body = {"lead": lead.pk, "facts": {"previous": {"called_count": 2}}}
+    response = client.post(url, body, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["outcome"] == "fired"
+    bad = client.post(url, {"lead": lead.pk, "facts": {"previous": [1]}}, format="json")
+    assert bad.status_code == 400
