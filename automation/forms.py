@@ -444,9 +444,30 @@ class WorkflowForm(forms.ModelForm):
 
 class DryRunForm(forms.Form):
     lead = forms.IntegerField(min_value=1, label="Lead ID")
+    previous = forms.CharField(
+        required=False,
+        label="Before the save",
+        widget=forms.TextInput(attrs={"size": 40, "placeholder": "state=NV, called_count=2"}),
+        help_text="For “becomes” conditions: what the simulated save changed, as "
+        "field=value pairs (comma-separated). Empty: the save changed nothing.",
+    )
 
     def clean_lead(self):
         lead = Lead.objects.filter(pk=self.cleaned_data["lead"]).first()
         if lead is None:
             raise ValidationError(f"There is no lead #{self.cleaned_data['lead']}.")
         return lead
+
+    def clean_previous(self):
+        """`state=NV, called_count=2` as the dry run's facts.previous."""
+        previous = {}
+        for part in filter(None, (p.strip() for p in self.cleaned_data["previous"].split(","))):
+            name, equals, value = part.partition("=")
+            if not equals or not name.strip():
+                raise ValidationError(f"{part!r} is not field=value.")
+            previous[name.strip()] = value.strip()
+        return previous
+
+    def facts(self):
+        previous = self.cleaned_data.get("previous")
+        return {"previous": previous} if previous else None

@@ -89,3 +89,33 @@ def test_it_warns_about_a_cycle_after_a_save(admin_client_, statuses):
     [message] = [str(m) for m in get_messages(response.wsgi_request) if m.level_tag == "warning"]
     assert message.startswith("Cycle: B → A → B.")
     assert a.pk
+
+
+def test_the_dry_run_page_explains_becomes_with_the_values_before(admin_client_, make_lead):
+    workflow = document.save(
+        {
+            "name": "Became CA",
+            "all_campaigns": True,
+            "events": [
+                {
+                    "type": "LEAD_FIELDS",
+                    "field": "state",
+                    "operator": "equals",
+                    "value": "CA",
+                    "when": "becomes",
+                }
+            ],
+        }
+    )
+    lead = make_lead(state="CA")
+    url = reverse("admin:automation_workflow_dry_run", args=[workflow.pk])
+    unchanged = admin_client_.get(url, {"lead": lead.pk}).context["report"]
+    assert unchanged["outcome"] == "no_match"
+    assert "changed nothing it reads" in unchanged["conditions"][0]["why"]
+    response = admin_client_.get(url, {"lead": lead.pk, "previous": "state=NV"})
+    report = response.context["report"]
+    assert report["outcome"] == "fired"
+    assert "it became true" in report["conditions"][0]["why"]
+    assert "it became true" in response.content.decode()
+    bad = admin_client_.get(url, {"lead": lead.pk, "previous": "state"})
+    assert bad.context["form"].errors["previous"] == ["'state' is not field=value."]
