@@ -7,11 +7,14 @@ every such trigger is the 100th: every worker that evaluates W before its rule
 index drops it closes the loop gate and tries to disable W. Only one
 conditional UPDATE (active → inactive) finds the workflow active: one
 notification, one e-mail (console backend: printed by the worker that sent it).
+On SQLite, whose single write lock serializes the workers, it checks the one
+notification only.
 """
 
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from automation.constants import LOOP_LIMIT, EntryState, TriggerOutcome
@@ -84,7 +87,10 @@ def test_two_clusters_racing_past_the_loop_limit_raise_one_notification(
     assert not workflow.active
     disabled = Trigger.objects.filter(workflow=workflow, outcome=TriggerOutcome.LOOP_DISABLED)
     print(f"\n[loop race] {broker.kind}: {disabled.count()} triggers passed the limit")
-    assert disabled.count() >= 2, "no race: only one worker reached the limit"
+    if connection.vendor == "postgresql":
+        # On SQLite the single write lock runs the workers' transactions one after the
+        # other: the first commits before the next evaluates, so there is no race to see.
+        assert disabled.count() >= 2, "no race: only one worker reached the limit"
     assert Notification.objects.filter(workflow=workflow).count() == 1
     sent = sum(p.count("Subject: Workflow disabled: Racing loop") for p in processes)
     assert sent == 1
