@@ -51,7 +51,7 @@ since the trigger (→ cancelled), and Skip If Live Call.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from automation.constants import (
     LOOP_LIMIT,
@@ -145,14 +145,12 @@ def _reenrollment(s):
         return True, "always", ""
     if last is None:
         return True, f"{reenrollment_label(rule)}: the lead has not fired it", ""
-    days = rule.reenroll_after_days or 0
+    label, when = reenrollment_label(rule), f"{last.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     if rule.reenrollment == Reenrollment.ONCE_PER_DAYS:
-        again = last + timedelta(days=days)
-        if s.occ.occurred_at >= again:
-            why = f"{reenrollment_label(rule)}: last fired {last:%Y-%m-%d %H:%M} UTC, over {days} days ago"
-            return True, why, ""
-    why = f"{reenrollment_label(rule)}: the lead fired it on {last:%Y-%m-%d %H:%M} UTC"
-    return False, why, f"already enrolled ({reenrollment_label(rule)})"
+        days = rule.reenroll_after_days or 0
+        if s.occ.occurred_at >= last + timedelta(days=days):
+            return True, f"{label}: last fired {when}, {days} or more days ago", ""
+    return False, f"{label}: the lead fired it on {when}", f"already enrolled ({label})"
 
 
 def reenrollment_label(rule):

@@ -128,3 +128,25 @@ def test_the_gate_reads_an_index_not_the_leads_whole_history(make_lead):
     plan = records.last_fired(lead.pk, [wf.pk]).explain()
     assert "trigger_enrollment_idx" in plan and "Seq Scan" not in plan, plan
     assert records.enrolled(lead.pk, [wf.pk]) == {wf.pk: T0}
+
+
+def test_the_outcome_is_listed_filtered_and_served_as_a_constant(make_lead):
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    wf = make_workflow(ON_SAVE, delay=LATER, reenrollment="once")
+    lead = make_lead()
+    handle(lead, lead_action="save")
+    handle(lead, lead_action="save")
+    client = APIClient()
+    client.force_authenticate(User.objects.create_superuser("boss", "b@example.com", "pw-b-1234"))
+    listed = client.get("/api/v1/workflow-triggers/", {"outcome": "already_enrolled"}).json()
+    assert [t["outcome"] for t in listed["results"]] == ["already_enrolled"]
+    assert listed["results"][0]["workflow"] == wf.pk
+    constants = client.get("/api/v1/constants/").json()
+    assert constants["trigger_outcomes"]["already_enrolled"] == "Already enrolled (re-enrollment)"
+    assert constants["reenrollment"] == {
+        "always": "Always",
+        "once": "Once per lead, ever",
+        "once_per_days": "Once per lead every N days",
+    }
