@@ -9,8 +9,8 @@ class AutomationConfig(AppConfig):
     def ready(self):
         from automation import checks  # noqa: F401
         from automation.models import Action, ActionSet, EventCondition, Workflow
-        from automation.rules import bump
-        from automation.tasks import workflow_deleted
+        from automation.engine.rules import bump
+        from automation.execution.tasks import workflow_deleted
         from leads.models import List, Status
 
         # Any change to what the compiled rule index holds bumps its version.

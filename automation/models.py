@@ -29,7 +29,7 @@ from automation.constants import (
     TriggerOutcome,
     Window,
 )
-from automation.schema import ConfigError
+from automation.document.schema import ConfigError
 from leads.models import (
     Campaign,
     EmailTemplate,
@@ -97,7 +97,7 @@ class Workflow(models.Model):
     modified_at = models.DateTimeField(auto_now=True)
     # A new token whenever what the rule index compiles of it changes (its
     # settings, conditions, action sets, actions, relations): a process
-    # compiles again only the workflows whose token moved (automation.rules).
+    # compiles again only the workflows whose token moved (automation.engine.rules).
     rules_token = models.UUIDField(default=uuid.uuid4, editable=False)
 
     objects = NamedManager()
@@ -123,8 +123,8 @@ class Workflow(models.Model):
         return getattr(self, self.RELATION_FIELDS[self.relation]).all()
 
     def clean(self):
-        from automation import events
-        from automation.schema import ConfigError
+        from automation.engine import events
+        from automation.document.schema import ConfigError
 
         errors = {}
         days = self.schedule_days
@@ -147,7 +147,7 @@ class Workflow(models.Model):
         elif self.reenrollment != Reenrollment.ONCE_PER_DAYS and self.reenroll_after_days:
             errors["reenroll_after_days"] = "Only with re-enrollment 'once every N days'."
         if self.pk and self.schedule_enabled:
-            from automation import timing
+            from automation.engine import timing
 
             never = [
                 f"action set {i + 1} ({w})"
@@ -174,7 +174,7 @@ class Workflow(models.Model):
 
 
 class EventCondition(models.Model):
-    """One event condition; `config` is validated by its type's schema (automation.events)."""
+    """One event condition; `config` is validated by its type's schema (automation.engine.events)."""
 
     workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="events")
     type = models.CharField(max_length=20, choices=EventType)
@@ -189,14 +189,14 @@ class EventCondition(models.Model):
         return f"{self.get_type_display()} {self.config}"
 
     def clean(self):
-        from automation import events
+        from automation.engine import events
 
         self.config = clean_config(events.validate, self.type, self.config)
 
 
 def clean_config(validate, type_, config):
     """Validate a config with its type's schema; errors keyed `config` with each path."""
-    from automation.schema import ConfigError
+    from automation.document.schema import ConfigError
 
     try:
         return validate(type_, config, "config")
@@ -230,13 +230,13 @@ class ActionSet(models.Model):
         return f"{self.workflow} · set {self.position + 1}"
 
     def clean(self):
-        from automation import timing
+        from automation.engine import timing
 
         errors = {}
         if self.delay_mode == DelayMode.LEAD_FIELD and not self.delay_field:
             errors["delay_field"] = "Name the lead date field the delay is relative to."
         elif self.delay_field:
-            from automation.events import check_field_name
+            from automation.engine.events import check_field_name
 
             try:
                 check_field_name(self.delay_field)
@@ -257,7 +257,7 @@ class ActionSet(models.Model):
 
 
 class Action(models.Model):
-    """One action; `config` is validated by its type's executor (automation.actions)."""
+    """One action; `config` is validated by its type's executor (automation.execution.actions)."""
 
     action_set = models.ForeignKey(ActionSet, on_delete=models.CASCADE, related_name="actions")
     type = models.CharField(
@@ -277,7 +277,7 @@ class Action(models.Model):
         return f"{self.get_type_display()} {self.config}"
 
     def clean(self):
-        from automation import actions
+        from automation.execution import actions
 
         self.config = clean_config(actions.validate, self.type, self.config)
 
@@ -292,7 +292,7 @@ class Trigger(models.Model):
     # workers do it at once). Django still deletes a workflow's triggers and
     # entries with it; what a save wrote from a stale rule index just as the
     # workflow was deleted goes too: by a task queued when the deletion commits
-    # (automation.tasks.purge_deleted_workflow), and by the runner if due first.
+    # (automation.execution.tasks.purge_deleted_workflow), and by the runner if due first.
     workflow = models.ForeignKey(
         Workflow,
         on_delete=models.CASCADE,
@@ -366,7 +366,7 @@ class LogEntryQuerySet(models.QuerySet):
         """Make the pending entries among these due now and hand them to workers."""
         from django.db import transaction
 
-        from automation import tasks
+        from automation.execution import tasks
 
         now = now or timezone.now()
         ids = list(self.unexecuted().values_list("pk", flat=True))
@@ -502,7 +502,7 @@ class Notification(models.Model):
 
 
 class RulesVersion(models.Model):
-    """A single row whose token changes whenever a rule changes (see automation.rules).
+    """A single row whose token changes whenever a rule changes (see automation.engine.rules).
 
     A fresh random token per change, not a counter: a change that rolls back
     leaves its number to be reused by the next change, and a process that
@@ -607,7 +607,7 @@ class Endpoint(UsedByActions):
     active = models.BooleanField(default=True)
 
     def clean(self):
-        from automation.actions import integration
+        from automation.execution.actions import integration
 
         errors = {}
         for name, check in (
@@ -636,7 +636,7 @@ class Adaptor(UsedByActions):
     fields = models.JSONField(default=list, blank=True)
 
     def clean(self):
-        from automation.actions import integration
+        from automation.execution.actions import integration
 
         try:
             self.fields = integration.clean_adaptor_fields(self.fields)

@@ -7,7 +7,7 @@ transaction), are drained by a real cluster as `make run` starts it: a
 (its default interval). Entries/s = N ÷ (last finished_at − first started_at).
 
 Baseline, same cluster settings: the naive design — one django-q2 task per
-entry (`bench.naive.run_one` → `automation.runner.run_entry`), no batching, no
+entry (`bench.naive.run_one` → `automation.execution.runner.run_entry`), no batching, no
 dispatcher; the tasks are enqueued before the cluster starts (which favours it).
 
 Memory: the sum of the worker processes' VmRSS (/proc/<pid>/status) when the

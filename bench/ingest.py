@@ -19,7 +19,7 @@ from bench.stats import median, ms, ratio
 def run(opts):
     from rest_framework.test import APIClient
 
-    from automation import rules
+    from automation.engine import rules
     from leads.models import Call
 
     world.reset()

@@ -8,7 +8,7 @@ transaction; the cluster imports `bench.naive.run_one` to run them.
 
 
 def run_one(entry_id):
-    from automation import runner
+    from automation.execution import runner
 
     return runner.run_entry(entry_id)
 

@@ -7,7 +7,7 @@ SQL (`INSERT … SELECT generate_series`) with the secondary indexes dropped
 and rebuilt afterwards, foreign-key triggers off, then VACUUM ANALYZE.
 
 The queries are the real ones: each is captured from the code that issues it
-(`automation.dispatcher.claim()`, and `GET /api/v1/workflow-logs/?…` through
+(`automation.execution.dispatcher.claim()`, and `GET /api/v1/workflow-logs/?…` through
 DRF's APIClient) on the small bench database, then run on the scale database:
 once under `EXPLAIN (ANALYZE, BUFFERS)`, then timed, median of repeated runs.
 The claim runs in a transaction that is rolled back (it locks what it finds).
@@ -243,7 +243,7 @@ def run(opts):
     from django.utils import timezone
     from rest_framework.test import APIClient
 
-    from automation import dispatcher
+    from automation.execution import dispatcher
 
     name = world.database_name(opts.database_url) + ("_scale_quick" if opts.quick else "_scale")
     url = world.with_database(opts.database_url, name)
@@ -281,7 +281,7 @@ def run(opts):
 
     queries = [
         (
-            "Dispatcher claim: `automation.dispatcher.claim()`",
+            "Dispatcher claim: `automation.execution.dispatcher.claim()`",
             capture(lambda: dispatcher.claim(), r"SKIP LOCKED"),
             True,
         ),

@@ -116,7 +116,7 @@ class Saver:
 
 def measure(n, in_scope_share, saves):
     """One row: plain vs engine saves with n background workflows, then with 10 matching."""
-    from automation import rules
+    from automation.engine import rules
     from automation.models import LogEntry, Trigger
     from leads.models import Lead
 
@@ -172,7 +172,7 @@ def measure(n, in_scope_share, saves):
 def editing(saves, interval=0.1):
     """Saves while another thread edits workflows (one condition every `interval` s):
     the process's refresher thread recompiles only the edited workflows
-    (automation.rules.refresh), off the saves' path.
+    (automation.engine.rules.refresh), off the saves' path.
 
     Returns the saves' times and the times of `rules.update()` bringing the
     index up to date after a single edit (measured after the saves, 20 times).
@@ -182,7 +182,7 @@ def editing(saves, interval=0.1):
 
     from django.db import connection
 
-    from automation import rules
+    from automation.engine import rules
     from automation.models import EventCondition, RulesVersion, Workflow
     from leads.models import Lead
 
@@ -237,7 +237,7 @@ def percentile(values, share):
 
 
 def run(opts):
-    from automation import rules
+    from automation.engine import rules
 
     detail = [measure(n, 0.01, opts.trigger_saves) for n in opts.trigger_counts]
     biggest, zero = detail[-1], detail[0]

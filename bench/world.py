@@ -143,7 +143,7 @@ def reset():
     from django.apps import apps
     from django.db import connection
 
-    from automation import rules
+    from automation.engine import rules
     from leads.models import Call, Callback, DncEntry, HopperEntry, Lead
 
     models = [Lead, Call, Callback, HopperEntry, DncEntry]
@@ -198,7 +198,7 @@ def make_workflows(specs):
     Bulk inserts send no signals: the rules' version is bumped once at the end.
     Returns the workflows' ids and their actions' ids (in spec order).
     """
-    from automation import rules
+    from automation.engine import rules
     from automation.constants import DelayMode
     from automation.models import Action, ActionSet, EventCondition, Workflow
 

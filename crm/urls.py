@@ -4,9 +4,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from automation.api import ConstantsView
-from automation.api import router as automation_router
-from automation.api_integration import router as integration_router
+from automation.api.workflows import ConstantsView
+from automation.api.workflows import router as automation_router
+from automation.api.integration import router as integration_router
 from crm import demo
 from leads.api import router as leads_router
 

@@ -3,7 +3,7 @@
 Every receiver runs inside the transaction of the change (the models' save()
 and delete() open one), so trigger records and pending actions commit or roll
 back with it. Queryset `update()` and `bulk_create()` (a bulk import) send no
-signals and fire no workflows; `automation.occurrences.silenced()` mutes
+signals and fire no workflows; `automation.engine.occurrences.silenced()` mutes
 single saves too.
 """
 
@@ -11,8 +11,8 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from automation import engine
-from automation.occurrences import Occurrence, call_data, causing_chain
+from automation.engine import handler as engine
+from automation.engine.occurrences import Occurrence, call_data, causing_chain
 from leads.models import Callback, HopperEntry, HopperState, Lead, call_change_for
 
 

@@ -30,7 +30,7 @@ def pytest_collection_modifyitems(config, items):
     if connection.vendor == "postgresql":
         return
     # Only what SQLite cannot do carries the marker: the engine's PostgreSQL
-    # statement (automation.records.write_sql) and its prepared plan.
+    # statement (automation.engine.records.write_sql) and its prepared plan.
     skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL (CI runs these)")
     for item in items:
         if "postgres" in item.keywords:
@@ -61,7 +61,7 @@ def rules_inline(monkeypatch):
     # The rule index's refresher thread reads committed data on a connection of
     # its own; a test's data is not committed. Tests bring the index up to date
     # inline (the refresher's own test turns it back on).
-    from automation import rules
+    from automation.engine import rules
 
     monkeypatch.setattr(rules, "BACKGROUND", False)
 

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
-from automation import rules
+from automation.engine import rules
 from automation.constants import EntryState, TriggerOutcome
 from automation.models import (
     Action,

@@ -1,4 +1,4 @@
-"""The workflow page's "Test with lead N": automation.dryrun.explain, rendered."""
+"""The workflow page's "Test with lead N": automation.document.dryrun.explain, rendered."""
 
 from unittest import mock
 
@@ -54,7 +54,7 @@ def test_it_renders_the_documented_report(admin_client_, make_workflow, make_lea
                      "due_at": "2026-03-02T15:00:00+00:00", "due_local": "2026-03-02T09:00:00-06:00",
                      "due_account": "2026-03-02T10:00:00-05:00", "error": ""}],
     }  # fmt: skip
-    with mock.patch("automation.dryrun.explain", return_value=report) as explain:
+    with mock.patch("automation.document.dryrun.explain", return_value=report) as explain:
         html = admin_client_.get(dry_run_url(workflow), {"lead": lead.pk}).content.decode()
     explain.assert_called_once()
     assert "the disposition is NA, not SALE" in html

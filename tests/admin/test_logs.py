@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from automation.admin_views import EstimatedCountPaginator
+from automation.admin.views import EstimatedCountPaginator
 from automation.constants import EntryState
 from automation.models import LogEntry
 
@@ -163,7 +163,7 @@ def test_run_now_makes_pending_entries_due(
     entry = make_entry(make_lead(), workflow, due_in=timedelta(days=3))
     done = make_entry(make_lead(), workflow, state=EntryState.SUCCEEDED)
     with (
-        mock.patch("automation.tasks.enqueue") as enqueue,
+        mock.patch("automation.execution.tasks.enqueue") as enqueue,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = admin_client_.post(

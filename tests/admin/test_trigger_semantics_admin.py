@@ -4,8 +4,8 @@ impossible condition sets refused, cycle warnings shown after a save."""
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from automation import document
-from automation.forms import EventConditionForm
+from automation.document import document
+from automation.admin.forms import EventConditionForm
 from automation.models import Workflow
 from tests.admin.forms import action_set_data, workflow_data
 from tests.admin.test_workflow_editor import errors_of

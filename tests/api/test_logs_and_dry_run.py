@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from automation import rules
+from automation.engine import rules
 from automation.models import (
     Action,
     ActionSet,
@@ -217,7 +217,7 @@ def test_the_dry_run_uses_given_facts(api, workflow, make_lead):
 def test_listing_workflows_takes_a_fixed_number_of_queries(
     api, workflow, lead_list, django_assert_max_num_queries
 ):
-    from automation import document
+    from automation.document import document
 
     for i in range(5):
         document.save({**document.export(workflow), "name": f"Copy {i}"})

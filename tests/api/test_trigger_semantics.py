@@ -5,9 +5,9 @@ import itertools
 
 import pytest
 
-from automation import analysis, document
+from automation.document import analysis, document
 from automation.models import Workflow
-from automation.schema import ConfigError
+from automation.document.schema import ConfigError
 
 pytestmark = pytest.mark.django_db
 

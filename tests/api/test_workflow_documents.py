@@ -5,7 +5,7 @@ import copy
 import pytest
 from rest_framework.test import APIClient
 
-from automation import rules
+from automation.engine import rules
 from automation.models import Action, LogEntry, Trigger, Workflow
 from leads.models import Call
 

@@ -5,7 +5,7 @@
     entry = run(entry)                 # runner.run_entry + re-read from the database
 
 Workflows made here have no event conditions, so they never fire by themselves;
-add EventCondition rows (and call `automation.rules.invalidate()`) when a test
+add EventCondition rows (and call `automation.engine.rules.invalidate()`) when a test
 needs them to.
 """
 
@@ -15,7 +15,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from automation import rules, runner
+from automation.engine import rules
+from automation.execution import runner
 from automation.constants import EntryState, TriggerOutcome
 from automation.models import Action, ActionSet, LogEntry, Trigger, Workflow
 

@@ -12,9 +12,9 @@ import itertools
 import pytest
 from django.utils import timezone
 
-from automation import engine, rules
+from automation.engine import handler as engine, rules
 from automation.models import Action, ActionSet, EventCondition, LogEntry, Trigger, Workflow
-from automation.occurrences import Occurrence
+from automation.engine.occurrences import Occurrence
 from leads.models import Lead
 
 # An action that only writes a pending entry unless on_commit callbacks run.

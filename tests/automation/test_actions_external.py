@@ -124,7 +124,7 @@ def test_it_logs_an_sms_when_no_gateway_is_configured(make_lead, make_entry, run
     settings.SMS_PROVIDER_URL = ""
     lead = make_lead(phone_number="+13105550142")
     config = {"message": "Hi {first_name}, reply STOP to opt out"}
-    with caplog.at_level("INFO", logger="automation.providers"):
+    with caplog.at_level("INFO", logger="automation.execution.providers"):
         entry = run(make_entry(lead, action_type="SMS", config=config))
     assert entry.state == EntryState.SUCCEEDED
     assert entry.result == {

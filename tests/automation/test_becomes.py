@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from automation import conditions, engine, rules
+from automation.engine import conditions, handler as engine, rules
 from automation.constants import TriggerOutcome
 from automation.models import Trigger
-from automation.occurrences import Occurrence
-from automation.rules import Condition
+from automation.engine.occurrences import Occurrence
+from automation.engine.rules import Condition
 from leads.models import Lead
 from tests.automation.engine_helpers import fresh_rules, make_workflow, outcomes  # noqa: F401
 
@@ -207,8 +207,8 @@ def test_the_engine_reads_the_state_before_only_for_becomes_candidates(make_lead
 
 @pytest.mark.django_db
 def test_becomes_is_refused_on_call_data():
-    from automation import events
-    from automation.schema import ConfigError
+    from automation.engine import events
+    from automation.document.schema import ConfigError
 
     with pytest.raises(ConfigError) as caught:
         events.validate(
@@ -223,7 +223,7 @@ def test_becomes_is_refused_on_call_data():
 
 @pytest.mark.django_db
 def test_the_dry_run_explains_becomes(make_lead):
-    from automation import dryrun
+    from automation.document import dryrun
 
     wf = make_workflow(
         [

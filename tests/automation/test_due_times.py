@@ -1,6 +1,6 @@
 """Due times of pending entries, through the engine (SPEC §4.4).
 
-automation.timing is unit-tested on its own (test_timing.py); these check the
+automation.engine.timing is unit-tested on its own (test_timing.py); these check the
 engine feeds it the right things: the lead's zone, last called time and date
 fields, the action set's window and the workflow's schedule.
 """
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from automation import engine
+from automation.engine import handler as engine
 from automation.constants import EntryState, TriggerOutcome
 from automation.models import Trigger
 from leads.models import Lead
@@ -71,7 +71,7 @@ def test_it_makes_an_immediate_entry_due_now_with_a_short_lease(at, make_lead):
 def test_it_hands_immediate_entries_to_workers_on_commit(
     at, make_lead, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from automation import tasks
+    from automation.execution import tasks
 
     enqueued = []
     monkeypatch.setattr(tasks, "enqueue", lambda ids: enqueued.append(list(ids)))

@@ -4,7 +4,8 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from automation import engine, tasks
+from automation.engine import handler as engine
+from automation.execution import tasks
 from automation.models import LogEntry, Trigger
 from leads.models import Call, Callback, Lead
 from tests.automation.engine_helpers import entries, fresh_rules, make_workflow  # noqa: F401

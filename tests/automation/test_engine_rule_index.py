@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from automation import rules
+from automation.engine import rules
 from automation.constants import TriggerOutcome
 from automation.models import ActionSet, EventCondition, RulesVersion, Workflow
 from leads.models import Call, Status

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from automation.constants import EntryState, TriggerOutcome
 from automation.models import LogEntry, Trigger
-from automation.occurrences import silenced
+from automation.engine.occurrences import silenced
 from leads.models import Call, Callback, HopperEntry, HopperState, Lead
 from tests.automation.engine_helpers import (  # noqa: F401
     entries,

@@ -1,4 +1,4 @@
-"""The one gate pipeline (automation.gates): its order, and the dry run agreeing with
+"""The one gate pipeline (automation.engine.gates): its order, and the dry run agreeing with
 the engine because both call it."""
 
 import itertools
@@ -9,10 +9,11 @@ from types import SimpleNamespace
 import pytest
 from django.utils import timezone
 
-from automation import dryrun, gates
+from automation.document import dryrun
+from automation.engine import gates
 from automation.constants import RATE_LIMIT_TRIGGERS, EntryState, TriggerOutcome
 from automation.models import LogEntry, Trigger
-from automation.occurrences import Occurrence
+from automation.engine.occurrences import Occurrence
 from tests.automation.engine_helpers import fresh_rules, make_workflow  # noqa: F401
 
 ON_SAVE = [("LEAD_ACTION", {"values": ["save"]})]

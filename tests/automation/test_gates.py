@@ -1,6 +1,6 @@
 """The gates after the conditions, their order, and the trigger record of each outcome.
 
-Order (automation.engine): stop-if → skip if pending → rate limit →
+Order (automation.engine.handler): stop-if → skip if pending → rate limit →
 perform-action-on → loop protection → fired. Every outcome is a Trigger row.
 """
 

@@ -11,10 +11,10 @@ from django.contrib.auth import get_user_model
 from django.urls import include, path
 from django.utils import timezone
 
-from automation.actions import integration
-from automation.api_integration import router
+from automation.execution.actions import integration
+from automation.api.integration import router
 from automation.constants import EntryState, EventType
-from automation.engine import snapshot
+from automation.engine.handler import snapshot
 from automation.models import Action, Adaptor, Endpoint, EventCondition, LogEntry
 from leads.models import Call, Lead
 

@@ -17,7 +17,7 @@ import pytest
 import time_machine
 from django.core import mail
 
-from automation import runner
+from automation.execution import runner
 from automation.constants import LOOP_LIMIT, EntryState, TriggerOutcome
 from automation.models import LogEntry, Notification, Trigger, Workflow
 from leads.models import Lead

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from automation.conditions import (
+from automation.engine.conditions import (
     OPERATORS,
     as_datetime,
     as_number,

@@ -1,6 +1,6 @@
 """Trigger records and their entries: the PostgreSQL statement and the ORM path agree.
 
-Production writes with one SQL statement (automation.records.write_sql); the
+Production writes with one SQL statement (automation.engine.records.write_sql); the
 SQLite demo with bulk_create (write_orm). The ORM path runs on both databases,
 the statement (and what compares it with the ORM path) on PostgreSQL only.
 """
@@ -11,7 +11,7 @@ import pytest
 import time_machine
 from django.db import connection
 
-from automation import records
+from automation.engine import records
 from automation.constants import RATE_LIMIT_TRIGGERS, EntryState, TriggerOutcome
 from automation.models import LogEntry, Trigger, Workflow
 from tests.automation.engine_helpers import fresh_rules, handle, make_workflow  # noqa: F401

@@ -11,7 +11,8 @@ import pytest
 import time_machine
 from django.db import connection
 
-from automation import dryrun, records
+from automation.document import dryrun
+from automation.engine import records
 from automation.constants import TriggerOutcome
 from automation.models import Trigger
 from tests.automation.engine_helpers import (  # noqa: F401

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from automation import conditions
-from automation.occurrences import Occurrence
-from automation.rules import (
+from automation.engine import conditions
+from automation.engine.occurrences import Occurrence
+from automation.engine.rules import (
     BOUNDS,
     Bucket,
     Condition,
@@ -160,7 +160,7 @@ def test_it_finds_prefix_and_bound_rules_by_the_leads_value(operator, value, hit
 def test_an_indexed_workflow_fires_exactly_when_equals_holds(
     make_lead, campaign, stored, condition_value, fires
 ):
-    from automation import rules
+    from automation.engine import rules
     from automation.models import ActionSet, EventCondition, Trigger, Workflow
 
     rules.invalidate()

@@ -1,6 +1,6 @@
 from django.db import connection
 
-from automation import runner, tasks
+from automation.execution import runner, tasks
 from automation.models import Action, LogEntry, Workflow
 
 
@@ -32,7 +32,7 @@ def test_a_batch_runs_two_entries_of_one_lead_in_order(make_entry, make_lead):
 
 
 def test_an_action_raising_in_a_batch_fails_alone(make_entry, make_lead, monkeypatch):
-    from automation.actions import EXECUTORS
+    from automation.execution.actions import EXECUTORS
 
     good = make_entry(make_lead(), action_type="STATUS", config={"status": "FOLLOW"})
     bad = make_entry(make_lead(), action_type="MOVE", config={"list": "Solar CA"})

@@ -8,7 +8,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from automation.constants import WINDOW_HOURS
-from automation.timing import (
+from automation.engine.timing import (
     Delay,
     Schedule,
     TimingError,

@@ -44,7 +44,7 @@ from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from automation import rules
+from automation.engine import rules
 from automation.constants import EntryState
 from automation.models import Action, ActionSet, LogEntry, Workflow
 from leads.models import Lead

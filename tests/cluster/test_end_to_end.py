@@ -4,7 +4,7 @@ import pytest
 from django.db import transaction
 
 from automation.constants import EntryState, EventType
-from automation.engine import HANDOFF_LEASE
+from automation.engine.handler import HANDOFF_LEASE
 from automation.models import Action, ActionSet, EventCondition, LogEntry, Workflow
 from leads.models import Call, Lead
 

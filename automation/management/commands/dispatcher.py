@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from automation import dispatcher
+from automation.execution import dispatcher
 
 
 class Command(BaseCommand):

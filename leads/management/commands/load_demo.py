@@ -26,7 +26,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from automation import document
+from automation.document import document
 from automation.models import Adaptor, Endpoint, Workflow
 from leads import phones
 from leads.models import (

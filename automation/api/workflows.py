@@ -12,11 +12,12 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
-from automation import analysis, constants, document, dryrun
-from automation.filters import LogEntryFilter, NotificationFilter, TriggerFilter
+from automation.document import analysis, document, dryrun
+from automation import constants
+from automation.api.filters import LogEntryFilter, NotificationFilter, TriggerFilter
 from automation.models import LogEntry, Notification, Trigger, Workflow
-from automation.schema import ConfigError
-from automation.serializers import (
+from automation.document.schema import ConfigError
+from automation.api.serializers import (
     DryRunSerializer,
     FlushSerializer,
     LogEntrySerializer,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from automation.conditions import as_datetime
+from automation.engine.conditions import as_datetime
 from automation.constants import WINDOW_HOURS, DelayMode, Direction, Window
 
 ALL_DAYS = tuple(range(7))  # 0 = Monday … 6 = Sunday

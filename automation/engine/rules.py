@@ -38,10 +38,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from automation import conditions, timing
+from automation.engine import conditions, timing
 from automation.constants import Operator, Relation, RelationMode, StopIf
-from automation.events import EVENTS, FACT_PRIORITY, became
-from automation.occurrences import field_value
+from automation.engine.events import EVENTS, FACT_PRIORITY, became
+from automation.engine.occurrences import field_value
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from automation.actions.base import Executor, Result, Run
+from automation.execution.actions.base import Executor, Result, Run
 from automation.constants import ActionType, OccurrenceKind
-from automation.occurrences import UNKNOWN, Effect, call_data, field_value, jsonable
-from automation.schema import Any, Choice, ConfigError, Dec, Int, Ref, Schema, Str, join
+from automation.engine.occurrences import UNKNOWN, Effect, call_data, field_value, jsonable
+from automation.document.schema import Any, Choice, ConfigError, Dec, Int, Ref, Schema, Str, join
 from leads.models import (
     Call,
     Callback,

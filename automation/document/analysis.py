@@ -24,8 +24,8 @@ active workflows' conditions and actions (`load_graph`).
 from dataclasses import dataclass, field
 
 from automation.constants import EventType, OccurrenceKind, Relation
-from automation.events import EVENTS
-from automation.occurrences import UNKNOWN
+from automation.engine.events import EVENTS
+from automation.engine.occurrences import UNKNOWN
 
 # A cycle longer than this is not looked for; nor more than MAX_WARNINGS of them.
 MAX_CYCLE = 6
@@ -215,7 +215,7 @@ def cycle_warnings(workflow):
 
 def load_graph():
     """Every active workflow as a Node: two queries (conditions, actions)."""
-    from automation.actions import EXECUTORS
+    from automation.execution.actions import EXECUTORS
     from automation.models import Action, EventCondition, Workflow
 
     names = dict(Workflow.objects.filter(active=True).values_list("pk", "name"))

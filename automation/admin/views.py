@@ -1,4 +1,4 @@
-"""The admin's own pages and list helpers (wired up in automation.admin).
+"""The admin's own pages and list helpers (wired up in automation.admin.workflows).
 
 Views are thin: they check a permission, call the model (`flush()`,
 `reenable()`) or the dry run, and render. Helpers keep the big log lists
@@ -24,9 +24,9 @@ from django.utils.dateparse import parse_date
 from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from automation import dryrun
+from automation.document import dryrun
 from automation.constants import ActionType, EntryState
-from automation.forms import DryRunForm
+from automation.admin.forms import DryRunForm
 from automation.models import LogEntry, Notification, Workflow
 
 # --- Big lists ------------------------------------------------------------------

@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from automation import tasks
+from automation.execution import tasks
 from automation.constants import EntryState
 from automation.models import LogEntry
 

@@ -1,7 +1,7 @@
 """The registry of the 12 action types: label → executor (config schema + behaviour)."""
 
-from automation.actions.integration import Integration
-from automation.actions.internal import (
+from automation.execution.actions.integration import Integration
+from automation.execution.actions.internal import (
     CallbackAction,
     CallbackUpdate,
     Dnc,
@@ -11,8 +11,8 @@ from automation.actions.internal import (
     Revenue,
     StatusChange,
 )
-from automation.actions.messaging import Email, Sms, VoiceBroadcast
-from automation.schema import ConfigError
+from automation.execution.actions.messaging import Email, Sms, VoiceBroadcast
+from automation.document.schema import ConfigError
 
 EXECUTORS = {
     executor.type: executor()

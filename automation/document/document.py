@@ -2,13 +2,15 @@
 
 One JSON shape travels through the API and export/import; related objects
 are named by natural key. Validation reuses the per-type schemas
-(automation.events, automation.actions) and the model rules, and every error
+(automation.engine.events, automation.execution.actions) and the model rules, and every error
 names the path of the bad value (`action_sets[0].actions[1].config.status`).
 """
 
 from django.db import transaction
 
-from automation import actions, analysis, events, timing
+from automation.execution import actions
+from automation.document import analysis
+from automation.engine import events, timing
 from automation.constants import (
     DelayMode,
     Direction,
@@ -19,7 +21,7 @@ from automation.constants import (
     Window,
 )
 from automation.models import Action, ActionSet, EventCondition, Workflow
-from automation.schema import (
+from automation.document.schema import (
     Bool,
     Choice,
     ConfigError,
@@ -319,7 +321,7 @@ def save(doc, instance=None):
             for j, a in enumerate(aset["actions"])
         )
     # bulk_create sends no signals: make sure every process reloads its rules.
-    from automation import rules
+    from automation.engine import rules
 
     rules.bump(workflow_ids=[workflow.pk])
     return workflow

@@ -12,11 +12,11 @@ from datetime import timedelta
 from django.core.mail import EmailMessage
 from django.core.mail.utils import DNS_NAME
 
-from automation import providers
-from automation.actions.base import Executor, Result, Run
-from automation.actions.integration import REASON_MAX, retry_at
+from automation.execution import providers
+from automation.execution.actions.base import Executor, Result, Run
+from automation.execution.actions.integration import REASON_MAX, retry_at
 from automation.constants import ActionType, EntryState
-from automation.schema import Ref, Schema, Text
+from automation.document.schema import Ref, Schema, Text
 from leads import placeholders
 from leads.models import EmailTemplate
 
@@ -89,7 +89,7 @@ class ProviderMessage(Executor):
     """Render the message for the lead and hand it to the SMS or VB provider.
 
     1. Render the text (leads.placeholders); an empty text is skipped.
-    2. Send it to the lead's phone number through `automation.providers`.
+    2. Send it to the lead's phone number through `automation.execution.providers`.
     3. A gateway's transient failure (no response, 5xx, 429) is retried later,
        up to GATEWAY_MAX_ATTEMPTS; the request and response are logged.
     """

@@ -8,10 +8,10 @@ lead save only looks at workflows that could possibly match.
 Each type also declares, for what is checked when a workflow is saved:
 - `carried_by(config)`: the occurrence kinds (OccurrenceKind) that can carry
   its fact. Conditions whose kinds do not meet can never match together
-  (automation.analysis.impossible_pairs).
+  (automation.document.analysis.impossible_pairs).
 - `reads(config)`: the lead fields it reads, and `could_follow(config,
-  effect)`: could the occurrence an action causes (automation.actions:
-  `effect`) satisfy it? The cycle analysis (automation.analysis) is built on
+  effect)`: could the occurrence an action causes (automation.execution.actions:
+  `effect`) satisfy it? The cycle analysis (automation.document.analysis) is built on
   these two.
 
 State conditions take `"when"` (SPEC C.4): `"is"` (the default) matches
@@ -21,10 +21,10 @@ lead from not matching to matching (`became`; a creation counts as a change).
 
 import re
 
-from automation import conditions
+from automation.engine import conditions
 from automation.constants import EventType, OccurrenceKind, Operator, When
-from automation.occurrences import UNKNOWN, field_value
-from automation.schema import (
+from automation.engine.occurrences import UNKNOWN, field_value
+from automation.document.schema import (
     Any,
     Choice,
     ConfigError,

@@ -4,11 +4,11 @@ The workflow page is one form in tabs (General, Stop & Safeguards, Schedule,
 Events, Actions, Logs, Test): fieldsets and inlines carry a tab name and a
 small script (static/automation/tabs.js) shows one tab at a time. Events and
 actions are edited with the fields of their type, generated from the type's
-schema (automation.forms). Actions live in action sets: the workflow page
+schema (automation.admin.forms). Actions live in action sets: the workflow page
 edits the sets' timing; each set's page (one hop, "Save and return to
 workflow") edits its ordered actions.
 
-The logs, triggers, notifications and the lead page's log: automation.admin_logs.
+The logs, triggers, notifications and the lead page's log: automation.admin.logs.
 """
 
 from django.contrib import admin, messages
@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from automation import (  # noqa: F401 (admin_logs registers the log admins)
+from automation import # noqa: F401 (admin_logs registers the log admins
     admin_logs,
     admin_views,
     analysis,
@@ -29,7 +29,7 @@ from automation.constants import (
     RATE_LIMIT_SECONDS,
     RATE_LIMIT_TRIGGERS,
 )
-from automation.forms import (
+from automation.admin.forms import (
     ActionForm,
     EventConditionForm,
     EventConditionFormSet,
@@ -341,4 +341,4 @@ class ActionSetAdmin(admin.ModelAdmin):
 
 
 # Endpoint and Adaptor admins (with their test pages) live in their own module.
-from automation import admin_integration  # noqa: E402, F401
+from automation.admin import integration as admin_integration  # noqa: E402, F401

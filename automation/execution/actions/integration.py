@@ -58,10 +58,10 @@ from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from automation.actions.base import Executor, Result, Run
+from automation.execution.actions.base import Executor, Result, Run
 from automation.constants import ActionType, EntryState
 from automation.models import Adaptor, Endpoint
-from automation.schema import ConfigError, Ref, Schema, join
+from automation.document.schema import ConfigError, Ref, Schema, join
 from crm import http
 from leads.models import Lead, List, Status
 from leads.placeholders import CALL_FIELDS

@@ -22,9 +22,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
-from automation.actions import integration
+from automation.execution.actions import integration
 from automation.models import Adaptor, Endpoint
-from automation.schema import ConfigError
+from automation.document.schema import ConfigError
 from leads.api import Conflict, CRMViewSet
 from leads.models import Lead
 

@@ -1,8 +1,8 @@
 """THE gate pipeline: a plain snapshot in, an outcome and why out.
 
-Pure: no ORM, no clock, no side effects. The engine (automation.engine), the
-dry run (automation.dryrun) and the runner's send-time check
-(automation.runner) all call it, so none of them can tell a rule differently.
+Pure: no ORM, no clock, no side effects. The engine (automation.engine.handler), the
+dry run (automation.document.dryrun) and the runner's send-time check
+(automation.execution.runner) all call it, so none of them can tell a rule differently.
 What the gates read (pending entries, recent triggers, the loop count) is
 fetched by the caller, at the edge, into the snapshot.
 
@@ -74,8 +74,8 @@ NO_MATCH = "no_match"
 class Snapshot:
     """What the gates read about one workflow, one lead and one occurrence."""
 
-    rule: object  # automation.rules.Rule
-    occ: object  # automation.occurrences.Occurrence
+    rule: object  # automation.engine.rules.Rule
+    occ: object  # automation.engine.occurrences.Occurrence
     lead: object  # the lead as the occurrence left it
     before: object  # the lead before the occurrence (`lead` itself when unchanged)
     status_flags: dict  # status code -> (reached, final)

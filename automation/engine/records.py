@@ -13,7 +13,7 @@ PostgreSQL it is one prepared statement, and one round trip:
    entries get their ids in the order given, so the actions of a set run in
    their order.
 
-The outcomes arrive decided (automation.gates); `fired_recently` is the
+The outcomes arrive decided (automation.engine.gates); `fired_recently` is the
 count the rate-limit gate reads, one range scan of the lead's recent
 triggers (trigger_lead_time_idx) for every matched workflow at once.
 
@@ -162,7 +162,7 @@ TIMES = ("due_at", "lease_until", "finished_at")
 def sets_json(sets):
     """The action sets as JSON, their times as ISO text formatted once per distinct time.
 
-    The sets of one occurrence share a few times (automation.engine memoises
+    The sets of one occurrence share a few times (automation.engine.handler memoises
     due times); formatting each once here, rather than in a `default` hook per
     value, halves the cost of this document.
     """

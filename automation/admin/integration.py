@@ -10,9 +10,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from automation.actions import integration
+from automation.execution.actions import integration
 from automation.models import Adaptor, Endpoint
-from automation.schema import ConfigError
+from automation.document.schema import ConfigError
 from leads.models import Lead
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from automation.constants import EntryState
-from automation.schema import Schema
+from automation.document.schema import Schema
 
 
 @dataclass

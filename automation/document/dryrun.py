@@ -15,11 +15,11 @@ import zoneinfo
 from django.conf import settings
 from django.utils import timezone
 
-from automation import engine, gates, records, rules, timing
+from automation.engine import gates, handler as engine, records, rules, timing
 from automation.constants import EntryState, Reenrollment
-from automation.events import EVENTS, became
-from automation.occurrences import Occurrence, call_data, field_value, lead_attnames
-from automation.schema import ConfigError
+from automation.engine.events import EVENTS, became
+from automation.engine.occurrences import Occurrence, call_data, field_value, lead_attnames
+from automation.document.schema import ConfigError
 
 
 def simulated_occurrence(lead, facts, now):

@@ -17,7 +17,9 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from automation import actions, analysis, events
+from automation.execution import actions
+from automation.document import analysis
+from automation.engine import events
 from automation.constants import (
     ACTION_TYPES,
     CONNECT_WORKFLOW_EVENTS,
@@ -26,7 +28,7 @@ from automation.constants import (
     Relation,
 )
 from automation.models import Action, EventCondition, Workflow
-from automation.schema import ConfigError, MultiChoice, RefList
+from automation.document.schema import ConfigError, MultiChoice, RefList
 from leads.models import Lead
 
 SEP = "__"
@@ -216,7 +218,7 @@ class EventConditionForm(TypedConfigForm):
 
 class EventConditionFormSet(forms.BaseInlineFormSet):
     """The workflow's conditions together: none that no single occurrence can satisfy
-    with another (automation.analysis, the same check as the API and import)."""
+    with another (automation.document.analysis, the same check as the API and import)."""
 
     def clean(self):
         super().clean()

@@ -17,8 +17,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from automation import admin_views
-from automation.admin_views import EstimatedCountPaginator, LeadIdFilter, date_range_filter
+from automation.admin import views as admin_views
+from automation.admin.views import EstimatedCountPaginator, LeadIdFilter, date_range_filter
 from automation.constants import EntryState
 from automation.models import LogEntry, Notification, Trigger
 from leads.admin import LeadAdmin

@@ -24,13 +24,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from automation import gates, rules
-from automation.actions import EXECUTORS
-from automation.actions.base import Result, Run
+from automation.engine import gates, rules
+from automation.execution.actions import EXECUTORS
+from automation.execution.actions.base import Result, Run
 from automation.constants import EntryState
 from automation.models import LogEntry, Trigger, Workflow
-from automation.occurrences import caused_by
-from automation.schema import ConfigError
+from automation.engine.occurrences import caused_by
+from automation.document.schema import ConfigError
 from leads.models import Call, Lead
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def run_entries(entry_ids, now=None):
                 states.update(guarded(run_internal_batch, entry_id, [entry_id], now))
     external = [i for i in ids if i not in internal]
     if len(external) > 1:
-        from automation import tasks
+        from automation.execution import tasks
 
         for entry_id in external[1:]:
             tasks.enqueue([entry_id])

@@ -3,14 +3,14 @@
 `handle(occ, lead)` runs inside the transaction that changed the lead, so
 what it writes commits or rolls back with that change. Steps:
 
-1. Take this process's compiled rule index (automation.rules); nothing to do
+1. Take this process's compiled rule index (automation.engine.rules); nothing to do
    without active workflows.
 2. Stop Workflow If: when the lead (as saved now) meets a workflow's stop
    condition, cancel that workflow's pending entries for the lead.
 3. Candidates: rules filed under one of the occurrence's facts and the
    lead's scope. Conditions: all must match (AND) — plain Python, no queries;
    a "becomes" condition also reads the lead as it was before (previous_state).
-4. Gates (automation.gates, the one pipeline the dry run and the runner use
+4. Gates (automation.engine.gates, the one pipeline the dry run and the runner use
    too): stop-if → re-enrollment → skip if pending → rate limit →
    perform-action-on → loop protection → fired. What they read — when the
    lead last fired each once-only workflow, its pending workflows, its recent
@@ -19,8 +19,8 @@ what it writes commits or rolls back with that change. Steps:
    outcome is a Trigger row. A loop gate that closes disables the workflow
    (one conditional UPDATE: exactly one notification however many race).
 5. Every trigger record, and for a fired one a pending entry per active
-   action with its due time (automation.timing), written in one statement
-   (automation.records); entries due now are handed to django-q2 when the
+   action with its due time (automation.engine.timing), written in one statement
+   (automation.engine.records); entries due now are handed to django-q2 when the
    transaction commits.
 """
 
@@ -34,7 +34,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from automation import gates, records, rules, timing
+from automation.engine import gates, records, rules, timing
 from automation.constants import (
     ActionType,
     DelayMode,
@@ -44,7 +44,7 @@ from automation.constants import (
     StopIf,
     TriggerOutcome,
 )
-from automation.occurrences import field_value, jsonable, quiet
+from automation.engine.occurrences import field_value, jsonable, quiet
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def fire(index, matched, occ, lead, before=None):
     written = records.write(lead, occ, triggers, sets)
     due_now = [entry_id for entry_id, handed_off in written if handed_off]
     if due_now:
-        from automation import tasks
+        from automation.execution import tasks
 
         transaction.on_commit(lambda: tasks.enqueue(due_now))
     return [entry_id for entry_id, _ in written]
