@@ -130,6 +130,10 @@ class Relation(models.TextChoices):
     EMAIL_TEMPLATE = "email_template", "Email Templates"
 
 
+# Relations read from the occurrence's call: no call (or the field unset), no match.
+Relation.CALL_FIELDS = frozenset({"queue", "inbound_number"})
+
+
 class RelationMode(models.TextChoices):
     WITHIN = "within", "within (only these)"
     NOT_WITHIN = "not_within", "not within (all but these)"
@@ -180,10 +184,48 @@ class TriggerOutcome(models.TextChoices):
     SKIPPED_PENDING = "skipped_pending", "Skipped (pending actions)"
     NOT_SELECTED = "not_selected", "Not selected (Perform Action On)"
     LOOP_DISABLED = "loop_disabled", "Loop detected: workflow disabled"
+    ALREADY_ENROLLED = "already_enrolled", "Already enrolled (re-enrollment)"
+
+
+class Reenrollment(models.TextChoices):
+    """May a lead fire the workflow again (SPEC C.4)?"""
+
+    ALWAYS = "always", "Always"
+    ONCE = "once", "Once per lead, ever"
+    ONCE_PER_DAYS = "once_per_days", "Once per lead every N days"
+
+
+class When(models.TextChoices):
+    """When a state condition (Call Count, Lead Fields, Submitted By) matches (SPEC C.4)."""
+
+    IS = "is", "is (whenever the lead is so)"
+    BECOMES = "becomes", "becomes (only when this occurrence made it so)"
+
+
+class OccurrenceKind(models.TextChoices):
+    """The kinds of occurrence (leads.signals): which facts can arrive together.
+
+    A call recorded or dispositioned again is a lead save about that call: its own kind,
+    since it alone carries the call's facts."""
+
+    CREATE = "create", "Lead created"
+    SAVE = "save", "Lead saved"
+    CALL = "call", "Call recorded or dispositioned"
+    DELETE = "delete", "Lead deleted"
+    CALLBACK = "callback", "Callback scheduled"
+    HOPPER_EXPIRED = "hopper_expired", "Hopper slot expired"
+
+
+# Occurrence kinds that change the lead (a "becomes" condition needs one).
+OccurrenceKind.CHANGES = frozenset({"create", "save", "call"})
+OccurrenceKind.ALL = frozenset(OccurrenceKind.values)
 
 
 # Fixed by the system (SPEC §4.1 and §4.5).
 RATE_LIMIT_TRIGGERS = 9
 RATE_LIMIT_SECONDS = 180
 RATE_LIMIT_REASON = f"{RATE_LIMIT_TRIGGERS} triggers in the last {RATE_LIMIT_SECONDS} s"
+# Loop protection (SPEC C.4): a workflow is disabled at its LOOP_LIMIT-th iteration in one
+# causal chain, or across all leads within any rolling LOOP_WINDOW_SECONDS.
 LOOP_LIMIT = 100
+LOOP_WINDOW_SECONDS = 3600

@@ -25,6 +25,7 @@ from automation.constants import (
     EntryState,
     EventType,
     HeartbeatRole,
+    Reenrollment,
     Relation,
     RelationMode,
     StopIf,
@@ -82,8 +83,17 @@ class Workflow(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(100)],
         help_text="Percent of qualifying leads (sticky per lead).",
     )
-    loop_iterations = models.PositiveIntegerField(
-        default=0, editable=False, help_text="Self-re-triggers counted by loop protection."
+    reenrollment = models.CharField(
+        max_length=14,
+        choices=Reenrollment,
+        default=Reenrollment.ALWAYS,
+        help_text="May a lead fire this workflow again? Held back: outcome 'already enrolled'.",
+    )
+    reenroll_after_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="With 'once every N days': days after its last firing before a lead may again.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
@@ -115,10 +125,10 @@ class Workflow(models.Model):
         return getattr(self, self.RELATION_FIELDS[self.relation]).all()
 
     def reenable(self):
-        """An operator turns a loop-disabled workflow back on: the loop count starts again."""
+        """An operator turns a loop-disabled workflow back on. No counter to reset: loop
+        protection counts iterations per causal chain and within the last hour (SPEC C.4)."""
         self.active = True
         self.disabled_reason = ""
-        self.loop_iterations = 0
         self.save()
         self.notifications.filter(acknowledged_at__isnull=True).update(
             acknowledged_at=timezone.now()
@@ -212,8 +222,14 @@ class Trigger(models.Model):
     outcome = models.CharField(max_length=20, choices=TriggerOutcome)
     reason = models.CharField(max_length=300, blank=True)
     chain = models.JSONField(
-        default=list, blank=True, help_text="Workflow ids whose actions caused this occurrence."
+        default=list,
+        blank=True,
+        help_text="The workflow ids of the triggers whose actions caused this occurrence, "
+        "in order (a workflow repeating itself appears once per repetition).",
     )
+    # SPEC C.4: this trigger's iteration number in its chain (the chain held its
+    # workflow k >= 2 times: iteration k - 1); 0 when it is not an iteration.
+    loop_iteration = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [
@@ -222,6 +238,20 @@ class Trigger(models.Model):
             # A lead's triggers (lead page), and the rate limit: this lead's triggers of
             # the last 180 s, a few rows, filtered by workflow and outcome.
             models.Index(fields=["lead", "-occurred_at"], name="trigger_lead_time_idx"),
+            # Re-enrollment gate: has this lead fired this workflow (since …)? One index
+            # probe per workflow (records.enrolled), whatever the lead's history.
+            models.Index(
+                fields=["lead", "workflow", "-occurred_at"],
+                condition=Q(outcome="fired"),
+                name="trigger_enrollment_idx",
+            ),
+            # Loop protection: a workflow's fired iterations of the last 60 minutes, across
+            # leads (records.loop_window_count). Only iterations are in it: a few rows.
+            models.Index(
+                fields=["workflow", "-occurred_at"],
+                condition=Q(outcome="fired", loop_iteration__gt=0),
+                name="trigger_loop_window_idx",
+            ),
         ]
 
     def __str__(self):

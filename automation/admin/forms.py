@@ -17,7 +17,14 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from automation.constants import ACTION_TYPES, CONNECT_WORKFLOW_EVENTS, Operator, Relation
+from automation.constants import (
+    ACTION_TYPES,
+    CONNECT_WORKFLOW_EVENTS,
+    Operator,
+    Reenrollment,
+    Relation,
+)
+from automation.document import analysis
 from automation.document.rows import CheckedModelForm
 from automation.document.schema import ConfigError, MultiChoice, RefList
 from automation.engine import events
@@ -199,6 +206,29 @@ class EventConditionForm(TypedConfigForm):
         fields = ["type", "active", "position"]
 
 
+class EventConditionFormSet(forms.BaseInlineFormSet):
+    """The workflow's conditions together: none that no single occurrence can satisfy
+    with another (automation.document.analysis, the same check as the API and import)."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        events_ = []
+        for i, form in enumerate(self.forms):
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data or data.get("DELETE") or not data.get("active", True):
+                continue
+            if data.get("type") in events.EVENTS:
+                events_.append((f"event {i + 1}", data["type"], form.instance.config or {}))
+        workflow = self.instance
+        errors = analysis.impossible_conditions(
+            events_, getattr(workflow, "relation", None), getattr(workflow, "all_campaigns", False)
+        )
+        if errors:
+            raise ValidationError([f"{path}: {message}" for path, message in errors.items()])
+
+
 class ActionForm(TypedConfigForm):
     registry = actions.EXECUTORS
     validate = staticmethod(actions.validate)
@@ -371,12 +401,20 @@ class WorkflowForm(CheckedModelForm, forms.ModelForm):
         fields = [
             "name", "description", "active", "relation", "relation_mode", "campaigns", "lists",
             "queues", "inbound_numbers", "email_templates", "all_campaigns", "stop_if",
-            "stop_filter", "skip_if_pending", "schedule_enabled", "schedule_window",
-            "schedule_days", "perform_action_on",
+            "stop_filter", "reenrollment", "reenroll_after_days", "skip_if_pending",
+            "schedule_enabled", "schedule_window", "schedule_days", "perform_action_on",
         ]  # fmt: skip
 
     class Media:
         js = ["automation/workflow_form.js"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "reenrollment" in self.fields:
+            self.fields["reenrollment"].required = False  # absent: always (the default)
+
+    def clean_reenrollment(self):
+        return self.cleaned_data.get("reenrollment") or Reenrollment.ALWAYS
 
     def clean(self):
         cleaned = super().clean()
@@ -407,9 +445,30 @@ class ActionSetForm(CheckedModelForm, forms.ModelForm):
 
 class DryRunForm(forms.Form):
     lead = forms.IntegerField(min_value=1, max_value=MAX_ID, label="Lead ID")
+    previous = forms.CharField(
+        required=False,
+        label="Before the save",
+        widget=forms.TextInput(attrs={"size": 40, "placeholder": "state=NV, called_count=2"}),
+        help_text="For “becomes” conditions: what the simulated save changed, as "
+        "field=value pairs (comma-separated). Empty: the save changed nothing.",
+    )
 
     def clean_lead(self):
         lead = Lead.objects.filter(pk=self.cleaned_data["lead"]).first()
         if lead is None:
             raise ValidationError(f"There is no lead #{self.cleaned_data['lead']}.")
         return lead
+
+    def clean_previous(self):
+        """`state=NV, called_count=2` as the dry run's facts.previous."""
+        previous = {}
+        for part in filter(None, (p.strip() for p in self.cleaned_data["previous"].split(","))):
+            name, equals, value = part.partition("=")
+            if not equals or not name.strip():
+                raise ValidationError(f"{part!r} is not field=value.")
+            previous[name.strip()] = value.strip()
+        return previous
+
+    def facts(self):
+        previous = self.cleaned_data.get("previous")
+        return {"previous": previous} if previous else None

@@ -303,6 +303,7 @@ class TriggerAdmin(ReadOnlyLogAdmin):
         "reason",
         "occurrence_display",
         "chain",
+        "loop_iteration",
         "entries_link",
     ]
     readonly_fields = fields

@@ -347,7 +347,7 @@ def dry_run_view(model_admin, request, object_id):
     report = None
     if form.is_valid():
         lead = form.cleaned_data["lead"]
-        report = dryrun.explain(workflow, lead)
+        report = dryrun.explain(workflow, lead, form.facts())
         for action in report.get("actions", []):
             action["label"] = (
                 ActionType(action["type"]).label

@@ -11,7 +11,7 @@ workflow") edits its ordered actions.
 The logs, triggers, notifications and the lead page's log: automation.admin.logs.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
@@ -24,10 +24,17 @@ from automation.admin.forms import (
     ActionForm,
     ActionSetForm,
     EventConditionForm,
+    EventConditionFormSet,
     WorkflowForm,
     field_names_datalist,
 )
-from automation.constants import RATE_LIMIT_SECONDS, RATE_LIMIT_TRIGGERS
+from automation.constants import (
+    LOOP_LIMIT,
+    LOOP_WINDOW_SECONDS,
+    RATE_LIMIT_SECONDS,
+    RATE_LIMIT_TRIGGERS,
+)
+from automation.document import analysis
 from automation.models import (
     Action,
     ActionSet,
@@ -58,6 +65,7 @@ class TypedConfigInline(admin.StackedInline):
 class EventConditionInline(TypedConfigInline):
     model = EventCondition
     form = EventConditionForm
+    formset = EventConditionFormSet
     main_fields = [("type", "active", "position")]
     tab = "events"
     verbose_name = "event condition"
@@ -109,6 +117,12 @@ def describe_action(action):
     return f"{action.get_type_display()}{': ' + config if config else ''}{state}"
 
 
+def warn_about_cycles(request, workflow):
+    """After a save: the cycles it closes with active workflows (SPEC C.4), as warnings."""
+    for warning in analysis.cycle_warnings(workflow):
+        messages.warning(request, warning["message"])
+
+
 @admin.register(Workflow)
 class WorkflowAdmin(admin.ModelAdmin):
     form = WorkflowForm
@@ -119,7 +133,7 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_filter = ["active", "relation", "stop_if", "schedule_enabled"]
     search_fields = ["name", "description"]
     autocomplete_fields = ["campaigns", "lists", "queues", "inbound_numbers", "email_templates"]
-    readonly_fields = ["rate_limit", "loop_iterations"]
+    readonly_fields = ["rate_limit", "loop_protection"]
     inlines = [EventConditionInline, ActionSetInline]
     tabs = [
         ("general", "General"),
@@ -157,10 +171,12 @@ class WorkflowAdmin(admin.ModelAdmin):
                 "fields": [
                     "stop_if",
                     "stop_filter",
+                    "reenrollment",
+                    "reenroll_after_days",
                     "skip_if_pending",
                     "perform_action_on",
                     "rate_limit",
-                    "loop_iterations",
+                    "loop_protection",
                 ],  # fmt: skip
             },
         ),
@@ -190,6 +206,20 @@ class WorkflowAdmin(admin.ModelAdmin):
         return (
             f"{RATE_LIMIT_TRIGGERS} triggers per lead per {minutes} minutes "
             "(fixed by the system; later triggers are suppressed and logged)"
+        )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        warn_about_cycles(request, form.instance)
+
+    @admin.display(description="Loop protection")
+    def loop_protection(self, obj):
+        minutes = LOOP_WINDOW_SECONDS // 60
+        return (
+            f"Disabled automatically at its {LOOP_LIMIT}th iteration in one causal chain, or "
+            f"at {LOOP_LIMIT} iterations across leads within {minutes} minutes (an iteration: "
+            "a trigger whose chain already holds this workflow twice; a single re-trigger "
+            "that settles is not one). Nothing to reset."
         )
 
     def get_urls(self):
@@ -264,6 +294,10 @@ class ActionSetAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return False  # edited through workflows, not listed on the index
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        warn_about_cycles(request, form.instance.workflow)  # its actions may close one
 
     def get_readonly_fields(self, request, obj=None):
         return ["workflow"] if obj else []

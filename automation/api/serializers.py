@@ -37,6 +37,7 @@ class TriggerSerializer(serializers.ModelSerializer):
             "outcome",
             "reason",
             "chain",
+            "loop_iteration",
         ]
         read_only_fields = fields
 

@@ -20,7 +20,7 @@ from automation.api.serializers import (
     NotificationSerializer,
     TriggerSerializer,
 )
-from automation.document import document, dryrun
+from automation.document import analysis, document, dryrun
 from automation.document.schema import ConfigError
 from automation.models import LogEntry, Notification, Trigger, Workflow
 from crm.rest import DateCursorPagination, LimitOffsetPagination
@@ -68,6 +68,11 @@ class WorkflowViewSet(viewsets.ViewSet):
             "disabled_reason": workflow.disabled_reason,
         }
 
+    def saved(self, workflow):
+        """The document of a workflow just saved, with the save's `warnings` (SPEC C.4:
+        cycles it closes with active workflows; the save itself succeeded)."""
+        return {**self.represent(workflow), "warnings": analysis.cycle_warnings(workflow)}
+
     @extend_schema(operation_id="workflows_list", responses=OpenApiTypes.OBJECT)
     def list(self, request):
         """A page of workflow documents: {count, next, previous, results} (?limit=, ?offset=)."""
@@ -87,7 +92,7 @@ class WorkflowViewSet(viewsets.ViewSet):
             workflow = document.save(request.data)
         except ConfigError as exc:
             raise config_error(exc) from None
-        return Response(self.represent(workflow), status=status.HTTP_201_CREATED)
+        return Response(self.saved(workflow), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def update(self, request, pk=None):
@@ -96,7 +101,7 @@ class WorkflowViewSet(viewsets.ViewSet):
             workflow = document.save(request.data, workflow)
         except ConfigError as exc:
             raise config_error(exc) from None
-        return Response(self.represent(workflow))
+        return Response(self.saved(workflow))
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def partial_update(self, request, pk=None):
@@ -108,7 +113,7 @@ class WorkflowViewSet(viewsets.ViewSet):
             workflow = document.save(merged, workflow)
         except ConfigError as exc:
             raise config_error(exc) from None
-        return Response(self.represent(workflow))
+        return Response(self.saved(workflow))
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
@@ -133,7 +138,7 @@ class WorkflowViewSet(viewsets.ViewSet):
             saved = document.import_documents(request.data)
         except ConfigError as exc:
             raise config_error(exc) from None
-        return Response({"imported": [self.represent(w) for w in saved]})
+        return Response({"imported": [self.saved(w) for w in saved]})
 
     @extend_schema(request=DryRunSerializer, responses=OpenApiTypes.OBJECT)
     @action(detail=True, methods=["post"], url_path="dry-run")
@@ -246,6 +251,9 @@ class ConstantsView(APIView):
                     "seconds": constants.RATE_LIMIT_SECONDS,
                 },
                 "loop_limit": constants.LOOP_LIMIT,
+                "loop_window_seconds": constants.LOOP_WINDOW_SECONDS,
+                "reenrollment": dict(constants.Reenrollment.choices),
+                "when": dict(constants.When.choices),
             }
         )
 

@@ -8,7 +8,16 @@ names the path of the bad value (`action_sets[0].actions[1].config.status`).
 
 from django.db import transaction
 
-from automation.constants import DelayMode, Direction, Relation, RelationMode, StopIf, Window
+from automation.constants import (
+    DelayMode,
+    Direction,
+    Reenrollment,
+    Relation,
+    RelationMode,
+    StopIf,
+    Window,
+)
+from automation.document import analysis
 from automation.document.schema import (
     Bool,
     Choice,
@@ -59,6 +68,8 @@ SETTINGS = Schema(
         "skip_if_pending": Bool(default=False),
         "schedule": Raw(required=False, default={}),
         "perform_action_on": Int(min=0, max=100, default=100),
+        "reenrollment": Choice(Reenrollment, default=Reenrollment.ALWAYS),
+        "reenroll_after_days": Int(min=1, max=3650, required=False, default=None),
         "events": Raw(required=False, default=[]),
         "action_sets": Raw(required=False, default=[]),
     }
@@ -132,8 +143,25 @@ def validate(doc, instance=None):
         and "stop_filter" not in errors
     ):
         errors["stop_filter"] = "stop_if lead_filter needs at least one condition"
+    if cleaned["reenrollment"] == Reenrollment.ONCE_PER_DAYS:
+        if cleaned["reenroll_after_days"] is None:
+            errors["reenroll_after_days"] = "is required with reenrollment once_per_days"
+    elif cleaned["reenroll_after_days"] is not None:
+        errors["reenroll_after_days"] = "only with reenrollment once_per_days"
     cleaned["schedule"] = collect(validate_schedule, cleaned["schedule"])
     cleaned["events"] = collect(validate_events, cleaned["events"])
+    if cleaned["events"]:
+        errors.update(
+            analysis.impossible_conditions(
+                [
+                    (join("events", i), e["type"], e["config"])
+                    for i, e in enumerate(cleaned["events"])
+                    if e["active"]
+                ],
+                cleaned["relation"],
+                cleaned["all_campaigns"],
+            )
+        )
     cleaned["action_sets"] = collect(
         validate_action_sets,
         cleaned["action_sets"],
@@ -322,7 +350,8 @@ def save(doc, instance=None):
     workflow = instance or Workflow()
     for name in (
         "name", "description", "active", "relation", "relation_mode", "all_campaigns",
-        "stop_if", "stop_filter", "skip_if_pending", "perform_action_on",
+        "stop_if", "stop_filter", "skip_if_pending", "perform_action_on", "reenrollment",
+        "reenroll_after_days",
     ):  # fmt: skip
         setattr(workflow, name, cleaned[name])
     schedule = cleaned["schedule"]
@@ -402,6 +431,8 @@ def export(workflow):
             "days": workflow.schedule_days,
         },
         "perform_action_on": workflow.perform_action_on,
+        "reenrollment": workflow.reenrollment,
+        "reenroll_after_days": workflow.reenroll_after_days,
         "events": [
             {"type": e.type, **({} if e.active else {"active": False}), **e.config}
             for e in workflow.events.all()

@@ -3,20 +3,24 @@
 The occurrence is simulated from the lead as it is: a lead save carrying its
 latest call (and that call's disposition), unless `facts` says otherwise
 (any Occurrence field: lead_action, disposition, status_from, redisposition,
-callback_id, hopper_entry_id, call …).
+callback_id, hopper_entry_id, call …). `facts.previous` ({field: value}, as
+conditions name fields) says what the lead was before the occurrence, for
+"becomes" conditions; without it the simulated save changed nothing, so a
+"becomes" condition does not match (unless `lead_action` is `create`).
 """
 
+import copy
 import zoneinfo
 
 from django.conf import settings
 from django.utils import timezone
 
-from automation.constants import EntryState
+from automation.constants import EntryState, Reenrollment
 from automation.document.schema import ConfigError
 from automation.engine import gates, guard, records, rules, timing
 from automation.engine import handler as engine
-from automation.engine.events import EVENTS
-from automation.engine.occurrences import Occurrence, call_data, field_value
+from automation.engine.events import EVENTS, became
+from automation.engine.occurrences import Occurrence, call_data, field_value, lead_attnames
 from automation.execution import sendtime
 
 
@@ -32,8 +36,28 @@ def simulated_occurrence(lead, facts, now):
         "call": call_data(call) if call else None,
         "disposition": call.disposition_id if call else None,
     }
-    base.update(clean_facts(facts))
+    cleaned = clean_facts(facts)
+    cleaned.pop("previous", None)
+    base.update(cleaned)
     return Occurrence(**base)
+
+
+def lead_before(lead, facts, occ):
+    """The lead as `facts.previous` says it was before the occurrence (else unchanged)."""
+    previous = (facts or {}).get("previous") or {}
+    if not previous or occ.lead_action != "save":
+        return lead
+    before = copy.copy(lead)
+    before.custom_fields = dict(lead.custom_fields or {})
+    for name, value in previous.items():
+        attname = lead_attnames().get(name)
+        if attname == "zone_name":
+            attname = "timezone"
+        if attname is not None:
+            setattr(before, attname, value)
+        else:
+            before.custom_fields[name.removeprefix("custom.")] = value
+    return before
 
 
 def _text_or_none(v):
@@ -63,6 +87,7 @@ FACTS = {
     "call": lambda v: v is None or isinstance(v, dict),
     "changed_fields": _list_of(str),
     "chain": _list_of(int),
+    "previous": lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
 }
 
 
@@ -85,7 +110,23 @@ def clean_facts(facts):
     return cleaned
 
 
-def why_condition(condition, occ, lead, matched):
+def why_condition(condition, occ, lead, matched, before=None):
+    why = why_is(condition, occ, lead, condition.test(occ, lead))
+    if not condition.becomes:
+        return why
+    if not condition.test(occ, lead):
+        return f"becomes: {why}"
+    if occ.lead_action == "create":
+        return f"becomes: {why}; the lead is being created, which counts as a change"
+    if occ.lead_action != "save" or before is None or before is lead:
+        return f"becomes: {why}, but this occurrence changed nothing it reads (it was so already)"
+    then = why_is(condition, occ, before, condition.test(occ, before), "was")
+    if became(condition.test, occ, lead, before):
+        return f"becomes: {why}; before this occurrence {then}: it became true"
+    return f"becomes: {why}, but before this occurrence {then}: it did not become true"
+
+
+def why_is(condition, occ, lead, matched, verb_is="is"):
     spec = EVENTS[condition.type]
     config = condition.config
     if spec.fact is None:
@@ -101,10 +142,14 @@ def why_condition(condition, occ, lead, matched):
         target = config.get("values") or config.get("value")
         if op == "between":
             target = f"{config.get('value')} and {config.get('value2')}"
-        verb = "matches" if matched else "does not match"
+        verb = (
+            ("matches" if matched else "does not match")
+            if verb_is == "is"
+            else ("matched" if matched else "did not match")
+        )
         if op:
-            return f"{subject} is {actual!r}: {verb} {op.replace('_', ' ')} {target!r}"
-        return f"{subject} is {actual!r}: {verb} {config.get('values')!r}"
+            return f"{subject} {verb_is} {actual!r}: {verb} {op.replace('_', ' ')} {target!r}"
+        return f"{subject} {verb_is} {actual!r}: {verb} {config.get('values')!r}"
     if spec.fact not in occ.facts():
         return f"this occurrence has no {spec.fact.replace('_', ' ')}"
     return "matches this occurrence" if matched else f"this occurrence does not match {config!r}"
@@ -142,14 +187,15 @@ def explain(workflow, lead, facts=None, now=None):
     in_scope = rule.in_scope(compiled.scope_of(occ, lead))
     if in_scope is None:
         in_scope = engine.email_scope(rule, lead)
+    before = lead_before(lead, facts, occ)
     for condition in rule.conditions:
-        matched = condition.matches(occ, lead)
+        matched = condition.matches(occ, lead, before)
         report["conditions"].append(
             {
                 "type": condition.type,
                 "config": condition.config,
                 "matched": matched,
-                "why": why_condition(condition, occ, lead, matched),
+                "why": why_condition(condition, occ, lead, matched, before),
             }
         )
     pending = LogEntry.objects.filter(
@@ -160,13 +206,16 @@ def explain(workflow, lead, facts=None, now=None):
             rule=rule,
             occ=occ,
             lead=lead,
-            before=lead,
+            before=before,
             status_flags=compiled.status_flags,
             active=workflow.active,
             in_scope=in_scope,
             pending=pending,
             fired_recently=records.fired_recently(lead.pk, [workflow.pk], now).get(workflow.pk, 0),
-            loop_iterations=workflow.loop_iterations + 1
+            enrolled_at=records.enrolled(lead.pk, [workflow.pk]).get(workflow.pk)
+            if rule.reenrollment != Reenrollment.ALWAYS
+            else None,
+            window_iterations=records.loop_window_count(workflow.pk, now)
             if gates.needs_loop_count(rule, occ)
             else None,
         )

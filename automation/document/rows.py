@@ -10,7 +10,7 @@ ValidationError. The models themselves import nothing above them.
 
 from django.core.exceptions import ValidationError
 
-from automation.constants import DelayMode, StopIf
+from automation.constants import DelayMode, Reenrollment, StopIf
 from automation.document.schema import ConfigError
 from automation.engine import events, timing
 from automation.execution import actions
@@ -39,6 +39,10 @@ def workflow_errors(workflow):
         and not errors.get("stop_filter")
     ):
         errors["stop_filter"] = "Stop if 'Advanced Lead Filter' needs at least one condition."
+    if workflow.reenrollment == Reenrollment.ONCE_PER_DAYS and not workflow.reenroll_after_days:
+        errors["reenroll_after_days"] = "Give the number of days (1–3650)."
+    elif workflow.reenrollment != Reenrollment.ONCE_PER_DAYS and workflow.reenroll_after_days:
+        errors["reenroll_after_days"] = "Only with re-enrollment 'once every N days'."
     if workflow.pk and workflow.schedule_enabled:
         never = [
             f"action set {i + 1} ({w})"

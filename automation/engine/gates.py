@@ -13,15 +13,35 @@ Trigger gates, in SPEC order:
 3. conditions         every event condition matches (AND)
 4. stop_if            the lead was in the stop state already before this
                       occurrence                                     → stopped
-5. skip_if_pending    the lead has unexecuted actions of the workflow
+5. reenrollment       `once`: the lead fired it before; `once_per_days`:
+                      within the last N days                         → already_enrolled
+6. skip_if_pending    the lead has unexecuted actions of the workflow
                                                                      → skipped_pending
-6. rate_limit         RATE_LIMIT_TRIGGERS fired triggers per lead and workflow
+7. rate_limit         RATE_LIMIT_TRIGGERS fired triggers per lead and workflow
                       in any rolling RATE_LIMIT_SECONDS              → rate_limited
-7. perform_action_on  the lead's sticky group                        → not_selected
-8. loop               the self-re-trigger that reaches LOOP_LIMIT    → loop_disabled
+8. perform_action_on  the lead's sticky group                        → not_selected
+9. loop               an iteration (SPEC C.4) that is the LOOP_LIMIT-th of its
+                      chain, or of the workflow within LOOP_WINDOW_SECONDS
+                                                                     → loop_disabled
 
 A workflow failing 1–3 is not about this occurrence: it leaves no trigger
-record. Gates 4–8 decide the outcome of the trigger that is recorded.
+record. Gates 4–9 decide the outcome of the trigger that is recorded. The
+lasting reasons come first (the lead is stopped, or was enrolled already:
+asking again later gives the same answer), then the passing ones (pending
+actions, the rate limit), then the sampling, and the loop gate last: it
+counts only triggers that would otherwise fire.
+
+Loop protection, exactly (SPEC C.4). A trigger's chain is the sequence of
+triggers, for one lead, whose actions caused it (occ.chain: their workflow
+ids in order, repetitions kept). A trigger of W is an *iteration* when its
+chain already holds W at least twice: its iteration number is that count
+minus one (`iteration`). A workflow that re-triggers itself once and then
+settles (chain [W]) has no iteration at all, however many leads pass. W is
+disabled by the iteration numbered LOOP_LIMIT in one chain, or by the one
+that makes LOOP_LIMIT fired iterations of W, across all leads, within the
+last LOOP_WINDOW_SECONDS (`window_iterations`: the fired ones before it,
+counted by the engine from the trigger records). Both counts decay by
+themselves: nothing to reset.
 
 Send-time gates (`before_run`), just before an entry runs, are the send-time
 guard, automation.engine.guard: workflow and action still active, stop-if, window
@@ -30,12 +50,15 @@ and schedule, DNC, calling rules, contact budget, Skip If Live Call.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 
 from automation.constants import (
     LOOP_LIMIT,
+    LOOP_WINDOW_SECONDS,
     RATE_LIMIT_REASON,
     RATE_LIMIT_SECONDS,
     RATE_LIMIT_TRIGGERS,
+    Reenrollment,
     TriggerOutcome,
 )
 from automation.engine import guard
@@ -59,7 +82,8 @@ class Snapshot:
     in_scope: bool = True
     pending: bool = False  # the lead has unexecuted entries of this workflow
     fired_recently: int = 0  # fired triggers for the lead in the rate-limit window
-    loop_iterations: int | None = None  # counted self-re-triggers, this one included
+    enrolled_at: object = None  # when the lead last fired this workflow (re-enrollment), or None
+    window_iterations: int | None = None  # fired iterations of the workflow in the loop window
 
 
 @dataclass(frozen=True)
@@ -114,6 +138,26 @@ def _stop_if(s):
     return not entered, s.rule.stop_if, stop_label(s.rule.stop_if)
 
 
+def _reenrollment(s):
+    rule, last = s.rule, s.enrolled_at
+    if rule.reenrollment == Reenrollment.ALWAYS:
+        return True, "always", ""
+    if last is None:
+        return True, f"{reenrollment_label(rule)}: the lead has not fired it", ""
+    label, when = reenrollment_label(rule), f"{last.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    if rule.reenrollment == Reenrollment.ONCE_PER_DAYS:
+        days = rule.reenroll_after_days or 0
+        if s.occ.occurred_at >= last + timedelta(days=days):
+            return True, f"{label}: last fired {when}, {days} or more days ago", ""
+    return False, f"{label}: the lead fired it on {when}", f"already enrolled ({label})"
+
+
+def reenrollment_label(rule):
+    if rule.reenrollment == Reenrollment.ONCE_PER_DAYS:
+        return f"once every {rule.reenroll_after_days} days"
+    return "once per lead" if rule.reenrollment == Reenrollment.ONCE else "always"
+
+
 def _skip_if_pending(s):
     on = s.rule.skip_if_pending
     why = f"{'on' if on else 'off'}; pending actions: {'yes' if s.pending else 'no'}"
@@ -132,17 +176,38 @@ def _perform_action_on(s):
     return inside, why, f"outside the {share}% group"
 
 
+def iteration(rule, occ):
+    """This trigger's iteration number in its chain (SPEC C.4), 0 when it is not one."""
+    held = occ.chain.count(rule.id)
+    return held - 1 if held >= 2 else 0
+
+
 def _loop(s):
-    count = s.loop_iterations
-    if count is None:
-        return True, "not a re-trigger of itself", ""
-    why = f"re-triggered itself {count} of {LOOP_LIMIT} times"
-    return count < LOOP_LIMIT, why, f"re-triggered itself {LOOP_LIMIT} times: disabled"
+    number = iteration(s.rule, s.occ)
+    if number == 0:
+        held = s.occ.chain.count(s.rule.id)
+        why = "a re-trigger of itself, not yet repeating" if held else "not caused by itself"
+        return True, why, ""
+    if number >= LOOP_LIMIT:
+        why = f"iteration {number} of its chain (limit {LOOP_LIMIT})"
+        return False, why, f"Loop detected: iteration {LOOP_LIMIT} in one chain"
+    window = s.window_iterations
+    minutes = LOOP_WINDOW_SECONDS // 60
+    if window is None:
+        return True, f"iteration {number} of its chain (limit {LOOP_LIMIT})", ""
+    why = (
+        f"iteration {number} of its chain; {window + 1} of {LOOP_LIMIT} iterations "
+        f"across leads in the last {minutes} minutes"
+    )
+    if window + 1 >= LOOP_LIMIT:
+        return False, why, f"Loop detected: {LOOP_LIMIT} iterations in {minutes} minutes"
+    return True, why, ""
 
 
-# (gate, check, outcome when it fails): gates 4-8, in order.
+# (gate, check, outcome when it fails): gates 4-9, in order.
 ADMISSION: tuple[tuple[str, Callable, str], ...] = (
     ("stop_if", _stop_if, TriggerOutcome.STOPPED),
+    ("reenrollment", _reenrollment, TriggerOutcome.ALREADY_ENROLLED),
     ("skip_if_pending", _skip_if_pending, TriggerOutcome.SKIPPED_PENDING),
     ("rate_limit", _rate_limit, TriggerOutcome.RATE_LIMITED),
     ("perform_action_on", _perform_action_on, TriggerOutcome.NOT_SELECTED),
@@ -164,16 +229,16 @@ def applies(s):
             else f"{rule.relation} {rule.relation_mode.replace('_', ' ')} the chosen objects",
         ),
     ]
-    matched = rule.matches(s.occ, s.lead)
+    matched = rule.matches(s.occ, s.lead, s.before)
     checks.append(Check("conditions", matched, "all match" if matched else "not all match (AND)"))
     return checks
 
 
 def admit(s, explain=False):
-    """Gates 4-8 for a workflow whose conditions matched: the trigger's outcome.
+    """Gates 4-9 for a workflow whose conditions matched: the trigger's outcome.
 
-    The loop gate counts only when `s.loop_iterations` is given (the engine
-    counts a self-re-trigger once it has passed gates 4-7; see `needs_loop_count`).
+    The loop gate reads the workflow-wide count only when `s.window_iterations`
+    is given (the engine counts for an iteration that passed gates 4-8).
     With `explain`, every gate is evaluated and reported, as the dry run shows them.
     """
     checks, verdict = [], None
@@ -189,7 +254,7 @@ def admit(s, explain=False):
 
 
 def evaluate(s):
-    """All eight gates: the dry run's report, and the outcome the engine would record."""
+    """All nine gates: the dry run's report, and the outcome the engine would record."""
     checks = applies(s)
     failed = next((c for c in checks if not c.passed), None)
     admitted = admit(s, explain=True)
@@ -201,8 +266,8 @@ def evaluate(s):
 
 
 def needs_loop_count(rule, occ):
-    """A self-re-trigger: the workflow is in the chain that caused this occurrence."""
-    return rule.id in occ.chain
+    """An iteration: the loop gate needs the workflow's count in the loop window."""
+    return iteration(rule, occ) > 0
 
 
 # --- Send time -----------------------------------------------------------------

@@ -8,12 +8,16 @@ what it writes commits or rolls back with that change. Steps:
 2. Stop Workflow If: when the lead (as saved now) meets a workflow's stop
    condition, cancel that workflow's pending entries for the lead.
 3. Candidates: rules filed under one of the occurrence's facts and the
-   lead's scope. Conditions: all must match (AND) — plain Python, no queries.
+   lead's scope. Conditions: all must match (AND) — plain Python, no queries;
+   a "becomes" condition also reads the lead as it was before (previous_state).
 4. Gates (automation.engine.gates, the one pipeline the dry run and the runner use
-   too): stop-if → skip if pending → rate limit → perform-action-on → loop
-   protection → fired. What they read — the lead's pending workflows and
-   recent fired triggers — is fetched here once for all matched workflows;
-   every outcome is a Trigger row.
+   too): stop-if → re-enrollment → skip if pending → rate limit →
+   perform-action-on → loop protection → fired. What they read — when the
+   lead last fired each once-only workflow, its pending workflows, its recent
+   fired triggers, and for an iteration of a loop the workflow's iterations of
+   the last hour — is fetched here, once for all matched workflows; every
+   outcome is a Trigger row. A loop gate that closes disables the workflow
+   (one conditional UPDATE: exactly one notification however many race).
 5. Every trigger record, and for a fired one a pending entry per active
    action with its due time (automation.engine.timing), written in one statement
    (automation.engine.records); entries due now are handed to django-q2 when the
@@ -28,13 +32,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from automation.constants import (
     ActionType,
     DelayMode,
     EntryState,
+    Reenrollment,
     Relation,
     StopIf,
     TriggerOutcome,
@@ -59,14 +63,19 @@ def handle(occ, lead):
         before = previous_state(lead, occ)
         cancel_stopped(index, occ, lead, before)
     candidates, scope = index.candidates(occ, lead)
-    matched = [r for r in candidates if r.in_scope(scope) is not False and r.matches(occ, lead)]
+    if before is None and any(r.becomes for r in candidates):
+        before = previous_state(lead, occ)
+    matched = [
+        r for r in candidates if r.in_scope(scope) is not False and r.matches(occ, lead, before)
+    ]
     if not matched:
         return []
     return fire(index, matched, occ, lead, before or previous_state(lead, occ))
 
 
 def previous_state(lead, occ):
-    """The lead as it was before this occurrence (the stop-if entry gate reads it).
+    """The lead as it was before this occurrence (the stop-if entry gate and
+    "becomes" conditions read it); the lead itself when the occurrence changed nothing.
 
     A save that itself brings the lead to a stop status (a SALE disposition on a
     "stop if final status" workflow — SPEC Appendix A's own example) still
@@ -145,6 +154,8 @@ def fire(index, matched, occ, lead, before=None):
             .distinct()
         )
     recent = records.fired_recently(lead.pk, ids, now)
+    once = [r.id for r in matched if r.reenrollment != Reenrollment.ALWAYS]
+    enrolled = records.enrolled(lead.pk, once) if once else {}
     triggers, sets, due_times = [], [], {}
     for rule in matched:
         snapshot = gates.Snapshot(
@@ -155,14 +166,15 @@ def fire(index, matched, occ, lead, before=None):
             status_flags=index.status_flags,
             pending=rule.id in pending,
             fired_recently=recent.get(rule.id, 0),
+            enrolled_at=enrolled.get(rule.id),
         )
         verdict = gates.admit(snapshot)
         if verdict.outcome == TriggerOutcome.FIRED and gates.needs_loop_count(rule, occ):
-            snapshot = replace(snapshot, loop_iterations=count_iteration(rule))
-            verdict = gates.admit(snapshot)
-            if verdict.outcome == TriggerOutcome.LOOP_DISABLED:
-                disable_looping(rule, occ, snapshot.loop_iterations)
-        triggers.append((rule.id, verdict.outcome, verdict.reason))
+            window = records.loop_window_count(rule.id, now)
+            verdict = gates.admit(replace(snapshot, window_iterations=window))
+        if verdict.outcome == TriggerOutcome.LOOP_DISABLED:
+            disable_looping(rule, occ, verdict.reason)
+        triggers.append((rule.id, verdict.outcome, verdict.reason, gates.iteration(rule, occ)))
         if verdict.outcome == TriggerOutcome.FIRED:
             sets.extend(plan(rule, occ, lead, now, index, due_times))
     written = records.write(lead, occ, triggers, sets)
@@ -199,8 +211,9 @@ def plan(rule, occ, lead, now, index, due_times):
     for one lead at one instant the due time depends only on the action set's
     delay and window and the workflow's schedule, and many workflows share them.
     """
-    chain = list(dict.fromkeys((*occ.chain, rule.id)))
-    context = {"chain": chain}
+    # The causal chain its actions carry: repetitions kept, they are what loop
+    # protection counts (SPEC C.4).
+    context = {"chain": [*occ.chain, rule.id]}
     if rule.stop_if != StopIf.NEVER and gates.stopped(rule, lead, index.status_flags, occ.call):
         # Already in the stop state when it fired: only a *later* stop cancels.
         context["stopped_at_trigger"] = True
@@ -235,26 +248,29 @@ def plan(rule, occ, lead, now, index, due_times):
     return sets
 
 
-def count_iteration(rule):
-    """Count one self-re-trigger of `rule`; the workflow's count, this one included."""
-    from automation.models import Workflow
+def disable_looping(rule, occ, why):
+    """The loop gate closed: turn the workflow off and notify the account, once.
 
-    Workflow.objects.filter(pk=rule.id).update(loop_iterations=F("loop_iterations") + 1)
-    count = Workflow.objects.filter(pk=rule.id).values_list("loop_iterations", flat=True).first()
-    return count or 0
-
-
-def disable_looping(rule, occ, count):
-    """The loop gate closed: turn the workflow off and notify the account."""
+    The conditional UPDATE (active → inactive) is what makes it once: when
+    workers race past the limit together, the second waits for the first's row
+    lock and then finds the workflow inactive already (0 rows), so only the
+    transaction that turned it off stores the notification and sends the e-mail.
+    """
     from automation.models import Notification, Workflow
 
-    names = dict(Workflow.objects.filter(pk__in=occ.chain).values_list("pk", "name"))
-    path = " → ".join(names.get(pk, f"#{pk}") for pk in occ.chain)
+    names = dict(Workflow.objects.filter(pk__in=set(occ.chain)).values_list("pk", "name"))
+    path = " → ".join(names.get(pk, f"#{pk}") for pk in occ.chain[-12:])
+    if len(occ.chain) > 12:
+        path = f"… {path}"
     reason = (
-        f"Loop detected: its actions re-triggered it {count} times (chain: {path} → {rule.name}). "
+        f"{why}: its actions keep re-triggering it (chain: {path} → {rule.name}). "
         "Disabled automatically; fix the conditions or actions, then re-enable it."
     )
-    Workflow.objects.filter(pk=rule.id).update(active=False, disabled_reason=reason)
+    won = Workflow.objects.filter(pk=rule.id, active=True).update(
+        active=False, disabled_reason=reason
+    )
+    if not won:
+        return False
     Notification.objects.create(
         workflow_id=rule.id, message=f"{rule.name}: {reason}", chain=list(occ.chain)
     )
@@ -265,3 +281,4 @@ def disable_looping(rule, occ, count):
             lambda: send_mail(subject, reason, None, settings.ADMIN_EMAILS, fail_silently=True)
         )
     log.warning("workflow %s disabled: %s", rule.id, reason)
+    return True

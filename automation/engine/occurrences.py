@@ -117,6 +117,27 @@ class Occurrence:
         return data
 
 
+# A value an action writes that is not known until it runs (a copy, a sum, a timestamp).
+UNKNOWN = type("Unknown", (), {"__repr__": lambda self: "<unknown>"})()
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What running an action can make happen that workflows react to (each action
+    type declares it: `Executor.effect`; the cycle analysis reads it).
+
+    `kind`: the occurrence it causes (OccurrenceKind: a lead save, a callback);
+    `writes`: lead field (as conditions name it) -> the value written, or UNKNOWN;
+    `idempotent`: running it again right after changes nothing more (a set, a
+    move), so a workflow re-triggered by its own action settles.
+    """
+
+    kind: str
+    writes: dict = field(default_factory=dict)
+    idempotent: bool = True
+    summary: str = ""
+
+
 def field_value(lead, name, call=None):
     """The value a condition's `field` names: a lead field, `custom.x` or `call.x`.
 

@@ -21,8 +21,8 @@ Django's `bulk_create` of the same rows costs about twice the database's own tim
 the save). Other databases (the SQLite demo) take the ORM path; both write
 the same rows (tests/automation/test_records.py).
 
-Rows in: `triggers`, (workflow id, outcome, reason) with each workflow at
-most once; `sets`, dicts of the workflow id, state, reason, due_at,
+Rows in: `triggers`, (workflow id, outcome, reason, loop iteration) with each
+workflow at most once (the iteration may be left out: 0); `sets`, dicts of the workflow id, state, reason, due_at,
 lease_until, finished_at and context shared by the entries of one action
 set, and its `actions`, (action id, action type) pairs in order.
 Out: (entry id, handed off now?) pairs, the latter for entries with a lease.
@@ -33,22 +33,27 @@ from datetime import datetime, timedelta
 
 import psycopg
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Max
 
-from automation.constants import RATE_LIMIT_SECONDS, TriggerOutcome
+from automation.constants import (
+    LOOP_LIMIT,
+    LOOP_WINDOW_SECONDS,
+    RATE_LIMIT_SECONDS,
+    TriggerOutcome,
+)
 from automation.models import LogEntry, Trigger
 
 SQL = f"""
 WITH x AS (
-    SELECT x.workflow_id, x.outcome, x.reason, x.position
+    SELECT x.workflow_id, x.outcome, x.reason, x.iteration, x.position
     FROM ROWS FROM (jsonb_to_recordset(%(triggers)s::jsonb)
-        AS (workflow_id bigint, outcome varchar, reason varchar)
-    ) WITH ORDINALITY AS x(workflow_id, outcome, reason, position)
+        AS (workflow_id bigint, outcome varchar, reason varchar, iteration integer)
+    ) WITH ORDINALITY AS x(workflow_id, outcome, reason, iteration, position)
 ), t AS (
     INSERT INTO {Trigger._meta.db_table}
-        (workflow_id, lead_id, occurred_at, occurrence, outcome, reason, chain)
+        (workflow_id, lead_id, occurred_at, occurrence, outcome, reason, chain, loop_iteration)
     SELECT workflow_id, %(lead)s::bigint, %(now)s::timestamptz, %(occurrence)s::jsonb,
-        outcome, reason, %(chain)s::jsonb
+        outcome, reason, %(chain)s::jsonb, iteration
     FROM x
     ORDER BY x.position
     RETURNING id, workflow_id, outcome
@@ -91,6 +96,47 @@ def recent_triggers(lead_id, workflow_ids, now):
         .annotate(n=Count("id"))
         .order_by()
     )
+
+
+def last_fired(lead_id, workflow_ids):
+    """The query behind `enrolled` (read through trigger_enrollment_idx)."""
+    return (
+        Trigger.objects.filter(
+            lead_id=lead_id, workflow_id__in=workflow_ids, outcome=TriggerOutcome.FIRED
+        )
+        .values_list("workflow_id")
+        .annotate(last=Max("occurred_at"))
+        .order_by()
+    )
+
+
+def enrolled(lead_id, workflow_ids):
+    """{workflow id: when this lead last fired it}, for the given workflows: what the
+    re-enrollment gate reads. One probe of trigger_enrollment_idx per workflow."""
+    return dict(last_fired(lead_id, workflow_ids))
+
+
+def loop_window_count(workflow_id, now):
+    """The workflow's fired loop iterations, across leads, in the LOOP_WINDOW_SECONDS
+    before `now` (at most LOOP_LIMIT: the gate needs no more). Read through
+    trigger_loop_window_idx, which holds iterations only: no hot row is counted up."""
+    since = now - timedelta(seconds=LOOP_WINDOW_SECONDS)
+    return (
+        Trigger.objects.filter(
+            workflow_id=workflow_id,
+            outcome=TriggerOutcome.FIRED,
+            loop_iteration__gt=0,
+            occurred_at__gt=since,
+            occurred_at__lte=now,
+        )
+        .values("pk")[:LOOP_LIMIT]
+        .count()
+    )
+
+
+def trigger_rows(triggers):
+    """(workflow id, outcome, reason, iteration) tuples; the iteration defaults to 0."""
+    return [(w, o, r, rest[0] if rest else 0) for w, o, r, *rest in triggers]
 
 
 def fired_recently(lead_id, workflow_ids, now):
@@ -141,7 +187,12 @@ def write_sql(lead, occ, triggers, sets):
         "now": occ.occurred_at,
         "occurrence": dumps(occ.describe()),
         "chain": dumps(list(occ.chain)),
-        "triggers": dumps([{"workflow_id": w, "outcome": o, "reason": r} for w, o, r in triggers]),
+        "triggers": dumps(
+            [
+                {"workflow_id": w, "outcome": o, "reason": r, "iteration": i}
+                for w, o, r, i in trigger_rows(triggers)
+            ]
+        ),
         "sets": sets_json(sets),
     }
     with prepared_cursor() as cursor:
@@ -176,8 +227,9 @@ def prepared_cursor():
 
 def write_orm(lead, occ, triggers, sets):
     occurrence, records = occ.describe(), {}
-    for workflow_id, outcome, reason in triggers:
+    for workflow_id, outcome, reason, iteration in trigger_rows(triggers):
         records[workflow_id] = Trigger(
+            loop_iteration=iteration,
             workflow_id=workflow_id,
             lead_id=lead.pk,
             occurred_at=occ.occurred_at,

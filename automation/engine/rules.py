@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from automation.constants import Relation, RelationMode, StopIf
 from automation.engine import conditions, timing
 from automation.engine.buckets import Bucket, discriminator
-from automation.engine.events import EVENTS, FACT_PRIORITY
+from automation.engine.events import EVENTS, FACT_PRIORITY, became
 from automation.engine.occurrences import field_value
 
 log = logging.getLogger(__name__)
@@ -71,14 +71,22 @@ def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None):
 class Condition:
     type: str
     config: dict
-    # (occ, lead) -> bool, with the config read once (EventSpec.prepare).
+    # (occ, lead) -> bool, with the config read once (EventSpec.prepare): "is".
     test: Callable = field(init=False, compare=False, repr=False)
+    # "when": "becomes" (SPEC C.4): `test` must hold now and not before the occurrence.
+    becomes: bool = field(init=False, compare=False, repr=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "test", EVENTS[self.type].prepare(self.config))
+        spec = EVENTS[self.type]
+        object.__setattr__(self, "test", spec.prepare(self.config))
+        object.__setattr__(self, "becomes", spec.becomes(self.config))
 
-    def matches(self, occ, lead):
-        return self.test(occ, lead)
+    def matches(self, occ, lead, before=None):
+        """`before`: the lead before the occurrence (engine.previous_state); only
+        "becomes" reads it, and None (or `lead` itself) means nothing changed."""
+        if not self.test(occ, lead):
+            return False
+        return not self.becomes or became(self.test, occ, lead, before)
 
     @property
     def cost(self):
@@ -125,6 +133,13 @@ class Rule:
     action_sets: tuple
     fact: str = "lead_saved"
     discriminator: tuple | None = None
+    reenrollment: str = "always"
+    reenroll_after_days: int | None = None
+
+    @property
+    def becomes(self):
+        """Does a condition read the lead's state before the occurrence?"""
+        return any(c.becomes for c in self.conditions)
 
     def scope_keys(self):
         """Where the index files this rule."""
@@ -140,13 +155,20 @@ class Rule:
             return True
         if self.relation == Relation.EMAIL_TEMPLATE:
             return None
-        inside = scope.get(self.relation) in self.object_ids
+        value = scope.get(self.relation)
+        if value is None and self.relation in Relation.CALL_FIELDS:
+            # SPEC C.4: queue / inbound-number scope, within or not within, only
+            # matches an occurrence carrying a call with that field set.
+            return False
+        inside = value in self.object_ids
         return inside if self.relation_mode == RelationMode.WITHIN else not inside
 
-    def matches(self, occ, lead):
+    def matches(self, occ, lead, before=None):
         # A plain loop, not all(<generator>): this runs for every candidate on every save.
-        for c in self.conditions:  # noqa: SIM110
+        for c in self.conditions:
             if not c.test(occ, lead):
+                return False
+            if c.becomes and not became(c.test, occ, lead, before):
                 return False
         return True
 
@@ -362,6 +384,8 @@ def load_rules(workflows=None):
             action_sets=tuple(sets.get(w.pk, ())),
             fact=fact,
             discriminator=discriminator(conds),
+            reenrollment=w.reenrollment,
+            reenroll_after_days=w.reenroll_after_days,
         )
         found.append(rule)
     return found, tokens

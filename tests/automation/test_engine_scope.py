@@ -117,7 +117,27 @@ def test_it_fires_within_its_queues_only(make_lead, queue, other_queue):
     inbound_call(b, queue=other_queue)
     inbound_call(c)  # no queue
     assert fired_leads(within) == {a.pk}
-    assert fired_leads(not_within) == {b.pk, c.pk}
+    # SPEC C.4: a call without a queue is in no queue, within or not within.
+    assert fired_leads(not_within) == {b.pk}
+
+
+@pytest.mark.parametrize("relation", ["queue", "inbound_number"])
+@pytest.mark.parametrize("mode", ["within", "not_within"])
+def test_it_never_fires_a_call_scoped_workflow_on_an_occurrence_without_that_field(
+    make_lead, queue, inbound_number, relation, mode
+):
+    target = queue if relation == "queue" else inbound_number
+    wf = make_workflow(
+        [("LEAD_ACTION", {"values": ["create", "save"]})],
+        relation=relation,
+        relation_mode=mode,
+        objects=[target],
+    )
+    lead = make_lead()  # a plain create: no call
+    lead.first_name = "Changed"
+    lead.save()  # a plain save: no call
+    inbound_call(lead)  # a call with neither a queue nor an inbound number
+    assert outcomes(wf) == []
 
 
 def test_it_does_not_fire_a_queue_workflow_without_a_call(make_lead, queue):

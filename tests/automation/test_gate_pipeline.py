@@ -2,6 +2,8 @@
 the engine because both call it."""
 
 import itertools
+from dataclasses import replace
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -29,32 +31,43 @@ def rule(**fields):
         "relation_mode": "within",
         "stopped": lambda lead, flags, call=None: lead.final,
         "selected": lambda lead_id: False,
-        "matches": lambda occ, lead: True,
+        "matches": lambda occ, lead, before=None: True,
+        "reenrollment": "always",
+        "reenroll_after_days": None,
     }
     return SimpleNamespace(**{**base, **fields})
 
 
-def snapshot(r, **fields):
+def snapshot(r, chain=(), **fields):
     lead = SimpleNamespace(pk=1, final=True)
-    occ = Occurrence(lead_id=1, occurred_at=timezone.now(), lead_action="save")
+    occ = Occurrence(lead_id=1, occurred_at=timezone.now(), lead_action="save", chain=chain)
     base = {"rule": r, "occ": occ, "lead": lead, "before": lead, "status_flags": {}}
     return gates.Snapshot(**{**base, **fields})
 
 
 def test_it_decides_by_the_first_closed_gate_in_spec_order():
     # Every gate after the conditions is closed: stop-if decides.
-    s = snapshot(rule(), pending=True, fired_recently=RATE_LIMIT_TRIGGERS, loop_iterations=100)
+    s = snapshot(
+        rule(reenrollment="once"),
+        pending=True,
+        fired_recently=RATE_LIMIT_TRIGGERS,
+        enrolled_at=timezone.now(),
+        chain=(7,) * 101,
+    )
     assert gates.admit(s).outcome == TriggerOutcome.STOPPED
     opened = rule(stop_if="never", stopped=lambda *a: False)
+    s = snapshot(opened.__class__(**{**vars(opened), "reenrollment": "once"}), pending=True)
+    assert gates.admit(replace(s, enrolled_at=timezone.now())).outcome == (
+        TriggerOutcome.ALREADY_ENROLLED
+    )
     assert gates.admit(snapshot(opened, pending=True)).outcome == TriggerOutcome.SKIPPED_PENDING
     s = snapshot(opened, fired_recently=RATE_LIMIT_TRIGGERS)
     assert gates.admit(s).outcome == TriggerOutcome.RATE_LIMITED
     assert gates.admit(snapshot(opened)).outcome == TriggerOutcome.NOT_SELECTED
     chosen = rule(stop_if="never", stopped=lambda *a: False, selected=lambda lead_id: True)
-    assert (
-        gates.admit(snapshot(chosen, loop_iterations=100)).outcome == TriggerOutcome.LOOP_DISABLED
-    )
-    assert gates.admit(snapshot(chosen, loop_iterations=99)).outcome == TriggerOutcome.FIRED
+    looping = snapshot(chosen, chain=(7,) * 101)  # iteration 100 of its chain
+    assert gates.admit(looping).outcome == TriggerOutcome.LOOP_DISABLED
+    assert gates.admit(snapshot(chosen, chain=(7,) * 100)).outcome == TriggerOutcome.FIRED
     assert gates.admit(snapshot(chosen)).reason == ""
 
 
@@ -63,15 +76,17 @@ def test_it_reports_every_gate_when_asked_to_explain():
     verdict = gates.evaluate(s)
     assert [c.gate for c in verdict.checks] == [
         "active", "scope", "conditions",
-        "stop_if", "skip_if_pending", "rate_limit", "perform_action_on", "loop",
+        "stop_if", "reenrollment", "skip_if_pending", "rate_limit", "perform_action_on", "loop",
     ]  # fmt: skip
-    assert [c.passed for c in verdict.checks] == [True, True, True, False, False, True, False, True]
+    assert [c.passed for c in verdict.checks] == [
+        True, True, True, False, True, False, True, False, True
+    ]  # fmt: skip
     assert verdict.outcome == TriggerOutcome.STOPPED
     assert verdict.reason == "Stop Workflow If: final status"
 
 
 def test_a_workflow_that_is_not_about_the_occurrence_is_no_match():
-    s = snapshot(rule(matches=lambda occ, lead: False))
+    s = snapshot(rule(matches=lambda occ, lead, before=None: False))
     assert gates.evaluate(s).outcome == gates.NO_MATCH
     assert gates.evaluate(snapshot(rule(), active=False)).outcome == gates.INACTIVE
     assert gates.evaluate(snapshot(rule(), in_scope=False)).outcome == gates.OUT_OF_SCOPE
@@ -127,14 +142,15 @@ CASES = list(
         [False, True],  # skip if pending, with a pending entry of the workflow
         [0, 100],  # perform action on
         [0, RATE_LIMIT_TRIGGERS],  # fired triggers in the rate-limit window
+        [("always", None), ("once", None), ("once_per_days", 1)],  # re-enrollment
     )
 )
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("stop_if", "status", "skip_pending", "share", "fired"), CASES)
+@pytest.mark.parametrize(("stop_if", "status", "skip_pending", "share", "fired", "again"), CASES)
 def test_the_dry_run_predicts_what_the_engine_records(
-    make_lead, stop_if, status, skip_pending, share, fired
+    make_lead, stop_if, status, skip_pending, share, fired, again
 ):
     wf = make_workflow(
         ON_SAVE,
@@ -142,6 +158,8 @@ def test_the_dry_run_predicts_what_the_engine_records(
         stop_if=stop_if,
         skip_if_pending=skip_pending,
         perform_action_on=share,
+        reenrollment=again[0],
+        reenroll_after_days=again[1],
     )
     lead = make_lead(status_id=status)
     Trigger.objects.all().delete()
@@ -151,6 +169,13 @@ def test_the_dry_run_predicts_what_the_engine_records(
         Trigger(workflow=wf, lead_id=lead.pk, occurred_at=now, outcome=TriggerOutcome.FIRED)
         for _ in range(fired)
     )
+    if not fired:  # fired two days ago: a once-workflow holds it back, once a day lets it in
+        Trigger.objects.create(
+            workflow=wf,
+            lead_id=lead.pk,
+            occurred_at=now - timedelta(days=2),
+            outcome=TriggerOutcome.FIRED,
+        )
     if skip_pending:
         LogEntry.objects.create(
             workflow=wf, lead_id=lead.pk, action_type="STATUS", due_at=now, created_at=now

@@ -11,7 +11,7 @@ import time_machine
 from django.utils import timezone
 
 from automation.constants import RATE_LIMIT_TRIGGERS, EntryState, TriggerOutcome
-from automation.models import LogEntry, Notification, Trigger, Workflow
+from automation.models import LogEntry, Notification, Trigger
 from leads.models import Call, Lead
 from tests.automation.engine_helpers import (  # noqa: F401
     entries,
@@ -369,37 +369,42 @@ def test_it_chooses_independently_for_each_workflow(many_leads):
 # --- Loop protection (the gate; a real loop is in test_loops) ---------------------
 
 
-def test_it_disables_a_workflow_on_its_hundredth_self_retrigger(make_lead, settings, mailoutbox):
+def test_it_disables_a_workflow_on_the_hundredth_iteration_of_one_chain(
+    make_lead, settings, mailoutbox
+):
     settings.ADMIN_EMAILS = ["ops@example.com"]
     wf = make_workflow(ON_SAVE, delay=LATER)
     lead = make_lead()
-    Workflow.objects.filter(pk=wf.pk).update(loop_iterations=98)
-    handle(lead, lead_action="save", chain=(wf.pk,))
+    handle(lead, lead_action="save", chain=(wf.pk,) * 100)  # iteration 99
     assert outcomes(wf) == [TriggerOutcome.FIRED]
-    handle(lead, lead_action="save", chain=(wf.pk,))
+    handle(lead, lead_action="save", chain=(wf.pk,) * 101)  # iteration 100
     assert outcomes(wf) == [TriggerOutcome.FIRED, TriggerOutcome.LOOP_DISABLED]
     disabled = Trigger.objects.get(workflow=wf, outcome=TriggerOutcome.LOOP_DISABLED)
-    assert disabled.chain == [wf.pk]
-    assert disabled.reason == "re-triggered itself 100 times: disabled"
+    assert disabled.chain == [wf.pk] * 101
+    assert disabled.loop_iteration == 100
+    assert disabled.reason == "Loop detected: iteration 100 in one chain"
     wf.refresh_from_db()
     assert not wf.active
-    assert wf.loop_iterations == 100
-    assert "Loop detected" in wf.disabled_reason
-    assert Notification.objects.get(workflow=wf).chain == [wf.pk]
+    assert wf.disabled_reason.startswith("Loop detected: iteration 100 in one chain")
+    assert Notification.objects.get(workflow=wf).chain == [wf.pk] * 101
+    assert len(mailoutbox) == 0  # sent when the transaction commits
     assert len(entries(wf)) == 1  # none for the loop_disabled trigger
     lead.save()
     assert len(outcomes(wf)) == 2  # no longer evaluated
 
 
-def test_it_does_not_count_a_trigger_from_another_cause_as_a_loop(make_lead):
+def test_a_single_retrigger_is_not_an_iteration(make_lead):
     wf = make_workflow(ON_SAVE, delay=LATER)
     other = make_workflow([("LEAD_ACTION", {"values": ["create"]})], delay=LATER)
     lead = make_lead()
     handle(lead, lead_action="save")
     handle(lead, lead_action="save", chain=(other.pk,))
-    wf.refresh_from_db()
-    assert wf.loop_iterations == 0
-    assert outcomes(wf) == [TriggerOutcome.FIRED, TriggerOutcome.FIRED]
+    handle(lead, lead_action="save", chain=(other.pk, wf.pk))  # re-triggered once: settles
+    handle(lead, lead_action="save", chain=(wf.pk, other.pk, wf.pk))  # the second repetition
+    assert outcomes(wf) == [TriggerOutcome.FIRED] * 4
+    assert list(
+        Trigger.objects.filter(workflow=wf).order_by("id").values_list("loop_iteration", flat=True)
+    ) == [0, 0, 0, 1]
 
 
 # --- The order of the gates --------------------------------------------------------
@@ -464,10 +469,10 @@ def test_it_rate_limits_before_choosing_the_group(many_leads):
 def test_it_chooses_the_group_before_counting_a_loop(many_leads):
     wf = make_workflow(ON_SAVE, delay=LATER, perform_action_on=0)
     [lead] = many_leads(1)
-    handle(lead, lead_action="save", chain=(wf.pk,))
+    handle(lead, lead_action="save", chain=(wf.pk,) * 101)
     wf.refresh_from_db()
     assert outcomes(wf) == [TriggerOutcome.NOT_SELECTED]
-    assert wf.loop_iterations == 0
+    assert wf.active
 
 
 def test_it_records_every_outcome_as_a_trigger(make_lead, many_leads):
@@ -478,7 +483,6 @@ def test_it_records_every_outcome_as_a_trigger(make_lead, many_leads):
     looped = make_workflow(ON_SAVE, delay=LATER)
     with time_machine.travel(T0, tick=False):
         lead = make_lead(status_id="SALE")
-        Workflow.objects.filter(pk=looped.pk).update(loop_iterations=99)
         Trigger.objects.bulk_create(
             Trigger(workflow=limited, lead_id=lead.pk, outcome="fired", occurred_at=T0)
             for _ in range(9)
@@ -486,7 +490,7 @@ def test_it_records_every_outcome_as_a_trigger(make_lead, many_leads):
         LogEntry.objects.create(
             workflow=skipped, lead_id=lead.pk, action_type="STATUS", due_at=T0 + timedelta(hours=1)
         )
-        handle(lead, lead_action="save", chain=(looped.pk,))
+        handle(lead, lead_action="save", chain=(looped.pk,) * 101)
     got = {
         t.workflow_id: (t.outcome, bool(t.reason), t.occurred_at, t.occurrence["lead_action"])
         for t in Trigger.objects.exclude(workflow=limited, outcome="fired")

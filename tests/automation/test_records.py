@@ -157,8 +157,8 @@ def test_a_rate_limited_self_retrigger_is_not_counted_as_a_loop(make_lead, path)
         Trigger.objects.filter(workflow=wf).order_by("id").values_list("outcome", flat=True)
     )
     assert outcomes == ["fired"] * 9 + ["rate_limited"] * 2
-    wf.refresh_from_db()
-    assert wf.loop_iterations == RATE_LIMIT_TRIGGERS
+    iterations = Trigger.objects.filter(workflow=wf, outcome="fired", loop_iteration__gt=0)
+    assert not iterations.exists()  # a chain holding it once: a re-trigger, not an iteration
     assert LogEntry.objects.filter(workflow=wf, state=EntryState.PENDING).count() == 9
 
 
@@ -195,7 +195,9 @@ def test_the_rate_limit_count_reads_the_leads_triggers_not_a_busy_workflows():
         cursor.execute(f"ANALYZE {Trigger._meta.db_table}")
     ids = [w.pk for w in workflows[:10]]
     plan = records.recent_triggers(7, ids, T0).explain()
-    assert "trigger_lead_time_idx" in plan, plan
+    # Either index that leads with the lead will do (trigger_enrollment_idx, by lead and
+    # workflow among fired triggers, is the tighter one).
+    assert "trigger_lead_time_idx" in plan or "trigger_enrollment_idx" in plan, plan
     assert "trigger_workflow_time_idx" not in plan and "Seq Scan" not in plan, plan
     # Lead 7 has triggers n = 7, 1007, … 4007: all of workflow 7, in the window.
     assert records.fired_recently(7, ids, T0 + timedelta(seconds=1)) == {workflows[7].pk: 5}

@@ -56,6 +56,11 @@ class Executor:
     def validate(self, config, path="config"):
         return self.schema.validate(config, path)
 
+    def effect(self, config):
+        """What running it can change that workflows react to (an Effect), or None:
+        nothing a workflow condition reads (external actions, DNC, revenue …)."""
+        return None
+
     def execute(self, run: Run) -> Result:
         raise NotImplementedError
 

@@ -17,9 +17,9 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from automation.constants import ActionType
+from automation.constants import ActionType, OccurrenceKind
 from automation.document.schema import Any, Choice, ConfigError, Dec, Int, Ref, Schema, Str, join
-from automation.engine.occurrences import call_data, field_value, jsonable
+from automation.engine.occurrences import UNKNOWN, Effect, call_data, field_value, jsonable
 from automation.execution.actions.base import Executor, Result, Run
 from leads.models import (
     Call,
@@ -156,6 +156,10 @@ class Move(Executor):
     type = ActionType.MOVE
     schema = Schema({"list": Ref("leads.List")})
 
+    def effect(self, config):
+        # Conditions compare the list's id; the name is all the config has.
+        return Effect(OccurrenceKind.SAVE, {"list": UNKNOWN}, summary=f"moves to {config['list']}")
+
     def execute(self, run: Run) -> Result:
         lead, name = run.lead, run.config["list"]
         target = List.objects.select_related("campaign").filter(name=name).first()
@@ -172,6 +176,10 @@ class Move(Executor):
 class StatusChange(Executor):
     type = ActionType.STATUS
     schema = Schema({"status": Ref("leads.Status", key="code")})
+
+    def effect(self, config):
+        status = config["status"]
+        return Effect(OccurrenceKind.SAVE, {"status": status}, summary=f"sets status {status}")
 
     def execute(self, run: Run) -> Result:
         lead, code = run.lead, run.config["status"]
@@ -208,6 +216,14 @@ class Field(Executor):
         },
         check=check_field_config,
     )
+
+    def effect(self, config):
+        target, op = config["field"], config["op"]
+        value = config.get("value") if op == "set" else UNKNOWN
+        # A set or a copy writes the same value when run again; math and stamps do not.
+        idempotent = op in ("set", "copy")
+        summary = f"{op} {target}" + (f" = {value!r}" if op == "set" else "")
+        return Effect(OccurrenceKind.SAVE, {target: value}, idempotent, summary)
 
     def execute(self, run: Run) -> Result:
         lead, config = run.lead, run.config
@@ -278,6 +294,10 @@ class CallbackAction(Executor):
             "note": Str(max_length=500, required=False, blank=True, default=""),
         }
     )
+
+    def effect(self, config):
+        # Every run schedules one more callback: a Callback occurrence each time.
+        return Effect(OccurrenceKind.CALLBACK, idempotent=False, summary="schedules a callback")
 
     def execute(self, run: Run) -> Result:
         entry = run.entry
