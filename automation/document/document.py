@@ -143,14 +143,15 @@ def validate(doc, instance=None):
         and "stop_filter" not in errors
     ):
         errors["stop_filter"] = "stop_if lead_filter needs at least one condition"
-    if cleaned["reenrollment"] == Reenrollment.ONCE_PER_DAYS:
-        if cleaned["reenroll_after_days"] is None:
+    reenrollment, after_days = cleaned.get("reenrollment"), cleaned.get("reenroll_after_days")
+    if reenrollment == Reenrollment.ONCE_PER_DAYS:
+        if after_days is None and "reenroll_after_days" not in errors:
             errors["reenroll_after_days"] = "is required with reenrollment once_per_days"
-    elif cleaned["reenroll_after_days"] is not None:
+    elif reenrollment is not None and after_days is not None:
         errors["reenroll_after_days"] = "only with reenrollment once_per_days"
     cleaned["schedule"] = collect(validate_schedule, cleaned["schedule"])
     cleaned["events"] = collect(validate_events, cleaned["events"])
-    if cleaned["events"]:
+    if cleaned["events"] and "relation" in cleaned and "all_campaigns" in cleaned:
         errors.update(
             analysis.impossible_conditions(
                 [

@@ -66,8 +66,10 @@ BASE_DOCUMENT = {
         {"type": "DISPOSITION", "values": ["SALE"]},
         {"type": "CALL_COUNT", "operator": "less_than_or_equal", "value": 3},
         {"type": "CALL_TYPE", "values": ["OUTBOUND"]},
-        {"type": "CALLBACK"},
-        {"type": "HOPPER_EXPIRED"},
+        # Inactive: no occurrence carries a callback or an expired slot together
+        # with a call, so active they would make the workflow impossible (a 400).
+        {"type": "CALLBACK", "active": False},
+        {"type": "HOPPER_EXPIRED", "active": False},
         {"type": "LEAD_ACTION", "values": ["create", "save"]},
         {"type": "LEAD_FIELDS", "field": "state", "operator": "between", "value": "A", "value2": "D"},
         {"type": "LEAD_STATUS", "to": ["SALE"], "from": ["NEW"]},
