@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import QueryDict
 from django.utils.dateparse import parse_datetime
-from rest_framework import authentication, exceptions, pagination, parsers, status, views
+from rest_framework import authentication, exceptions, pagination, parsers, status
 from rest_framework.exceptions import ValidationError
 
 from crm.validation import (
@@ -103,6 +103,12 @@ def exception_handler(exc, context):
         exc = BodyTooLarge({"body": [f"is larger than {limit} bytes"]})
     elif isinstance(exc, TooManyFieldsSent):
         exc = bad_body("has too many fields")
+    # Imported here: rest_framework.views reads DEFAULT_AUTHENTICATION_CLASSES
+    # (this module) while it loads, so a module-level import is a cycle that
+    # breaks whichever process touches a REST_FRAMEWORK setting first (a
+    # system check runs in no fixed order).
+    from rest_framework import views
+
     return views.exception_handler(exc, context)
 
 
