@@ -1,0 +1,23 @@
+"""Workflows, their conditions and actions, and the rows that record every run.
+
+workflows: Workflow -> EventCondition*, ActionSet* -> Action* (configuration).
+log: Trigger (one per workflow whose conditions matched an occurrence, with its
+outcome), LogEntry (one per scheduled action: the pending-work queue and the log
+at once), Notification.
+integration: Endpoint/Adaptor (INTEGRATION targets and payload mappings).
+guard: CallingRule, ContactPolicy (the send-time guard's settings).
+runtime: Heartbeat, RulesVersion (the processes and the rule index's token).
+"""
+
+from automation.models.guard import CallingRule, Channel, ContactPolicy, OverBudget  # noqa: F401
+from automation.models.integration import (  # noqa: F401
+    Adaptor,
+    BodyFormat,
+    Endpoint,
+    HttpMethod,
+    ResponseFormat,
+    UsedByActions,
+)
+from automation.models.log import LogEntry, LogEntryQuerySet, Notification, Trigger  # noqa: F401
+from automation.models.runtime import Heartbeat, RulesVersion  # noqa: F401
+from automation.models.workflows import Action, ActionSet, EventCondition, Workflow  # noqa: F401
