@@ -13,7 +13,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from automation.insight import stats
-from crm.validation import Invalid, check_datetime, parse_date, shown
+from crm.validation import Invalid, check_datetime, check_text, parse_date, shown
 
 DEFAULT_RANGE = timedelta(days=7)
 
@@ -65,7 +65,7 @@ PARAMETERS = [
 
 def moment(raw, name):
     """An aware datetime (or a YYYY-MM-DD date: its midnight UTC); Invalid naming `name`."""
-    text = raw.strip()
+    text = check_text(raw, name).strip()
     if len(text) == 10:
         day = parse_date(text, name)
         return datetime(day.year, day.month, day.day, tzinfo=UTC)

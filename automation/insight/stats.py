@@ -128,7 +128,12 @@ def summary(workflow, since, until, bucket="hour"):
         "triggers": dict(sorted(triggers.items())),
         "actions": list(actions.values()),
         "series": [
-            {"t": t.isoformat(), "fired": fired[i], "succeeded": succeeded[i], "failed": failed[i]}
+            {
+                "t": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "fired": fired[i],
+                "succeeded": succeeded[i],
+                "failed": failed[i],
+            }
             for i, t in enumerate(starts)
         ],
         "top_reasons": [{"reason": r, "count": n} for r, n in top],
