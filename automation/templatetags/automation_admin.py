@@ -1,8 +1,11 @@
-"""Template tags of the admin: the unacknowledged-notifications box on the index."""
+"""Template tags of the admin index: the unacknowledged-notifications box and the
+workflows' last-24-hours overview."""
 
 from django import template
+from django.utils import timezone
 
-from automation.models import Notification
+from automation.insight import stats
+from automation.models import Notification, Workflow
 
 register = template.Library()
 
@@ -25,3 +28,21 @@ def notifications_box(context):
         "request": request,
         "csrf_token": context.get("csrf_token"),
     }
+
+
+OVERVIEW_ROWS = 50
+
+
+@register.inclusion_tag("admin/automation/workflows_overview.html", takes_context=True)
+def workflows_overview(context):
+    """The last 24 h of every workflow with something to show (fired, failed or pending),
+    most failures first: from the rollups, and the pending entries live."""
+    if not context["request"].user.has_perm("automation.view_workflow"):
+        return {"shown": False}
+    numbers = stats.overview(timezone.now())
+    names = dict(Workflow.objects.filter(pk__in=list(numbers)).values_list("pk", "name"))
+    rows = sorted(
+        ({"id": pk, "name": names[pk], **n} for pk, n in numbers.items() if pk in names),
+        key=lambda r: (-r["failed"], -r["fired"], -r["pending"], r["name"]),
+    )
+    return {"shown": True, "rows": rows[:OVERVIEW_ROWS], "more": len(rows) > OVERVIEW_ROWS}
