@@ -4,6 +4,8 @@ workflows' last-24-hours overview."""
 from django import template
 from django.utils import timezone
 
+from automation.admin import journey
+from automation.admin.logs import short_result
 from automation.insight import stats
 from automation.models import Notification, Workflow
 
@@ -46,3 +48,20 @@ def workflows_overview(context):
         key=lambda r: (-r["failed"], -r["fired"], -r["pending"], r["name"]),
     )
     return {"shown": True, "rows": rows[:OVERVIEW_ROWS], "more": len(rows) > OVERVIEW_ROWS}
+
+
+@register.inclusion_tag("admin/automation/lead_journey.html", takes_context=True)
+def lead_journey(context, lead):
+    """The lead's journey (automation.admin.journey), one page; `?journey=` pages back."""
+    request = context["request"]
+    user = request.user
+    if not (user.has_perm("automation.view_trigger") and user.has_perm("automation.view_logentry")):
+        return {"shown": False}
+    cursor = journey.parse_cursor(request.GET.get("journey"))
+    rows, older = journey.page(lead.pk, cursor)
+    for row in rows:
+        if row.kind == "trigger":
+            row.what = journey.what_happened(row.obj.occurrence)
+        elif row.kind == "entry":
+            row.what = short_result(row.obj, 160)
+    return {"shown": True, "rows": rows, "older": older, "paged": cursor is not None}
