@@ -58,9 +58,10 @@ def frame(title, top, starts, bucket, unit=""):
     n = max(1, len(starts))
     slot = plot_w / n
     parts = [format_html("<title>{}</title>", title)]
-    for tick in range(TICKS + 1):
-        y = TOP + plot_h - plot_h * tick / TICKS
-        value = top * tick / TICKS
+    ticks = min(TICKS, top)  # whole numbers on a small axis
+    for tick in range(ticks + 1):
+        y = TOP + plot_h - plot_h * tick / ticks
+        value = top * tick / ticks
         text = f"{value:g}{unit}"
         parts.append(
             format_html(
@@ -71,6 +72,8 @@ def frame(title, top, starts, bucket, unit=""):
         )  # fmt: skip
     every = max(1, len(starts) // LABELS)
     for i in range(0, len(starts), every):
+        if LEFT + i * slot > WIDTH - RIGHT - 60:
+            break  # no room for the label
         parts.append(
             format_html(
                 '<text class="tick" x="{}" y="{}">{}</text>',
