@@ -67,16 +67,16 @@ def rows(workflow_id, since, until):
     )
 
 
-def summary(workflow, since, until, bucket="hour"):
-    """The stats of `workflow` over [since, until), plus the per-bucket detail the
-    admin's charts draw: `buckets`, `outcomes` {outcome: [n]}, `per_action`
-    {action id: {state: [n], "p95": [seconds or None]}}."""
+def summary(workflow, since, until, bucket="hour", detail=True):
+    """The stats of `workflow` over [since, until), plus (`detail`) the per-bucket
+    detail the admin's charts draw: `buckets`, `outcomes` {outcome: [n]},
+    `per_action` {action id: {state: [n], "p95": [seconds or None]}}."""
     starts = bucket_starts(since, until, bucket)
     position = {t: i for i, t in enumerate(starts)}
     width = len(starts)
 
-    def slot(hour):
-        return position.get(floor_to(hour, bucket))
+    def slot(hour):  # rollup hours are whole UTC hours already
+        return position.get(hour.replace(hour=0) if bucket == "day" else hour)
 
     triggers = defaultdict(int)
     outcomes = defaultdict(lambda: [0] * width)
@@ -105,11 +105,14 @@ def summary(workflow, since, until, bucket="hour"):
             if key in ACTION_STATES:
                 action[key] += n
             add_bins(action["_bins"], lateness)
-            detail = per_action.setdefault(action_id, new_detail(width))
             if i is not None:
-                if key in detail:
-                    detail[key][i] += n
-                add_bins(detail["_bins"][i], lateness)
+                if detail:
+                    if action_id not in per_action:
+                        per_action[action_id] = new_detail(width)
+                    cells = per_action[action_id]
+                    if key in cells:
+                        cells[key][i] += n
+                    add_bins(cells["_bins"][i], lateness)
                 if key == EntryState.SUCCEEDED:
                     succeeded[i] += n
                 elif key == EntryState.FAILED:
@@ -121,8 +124,8 @@ def summary(workflow, since, until, bucket="hour"):
         bins = action.pop("_bins")
         action["lateness_p50_seconds"] = percentile(bins, 0.50)
         action["lateness_p95_seconds"] = percentile(bins, 0.95)
-    for detail in per_action.values():
-        detail["p95"] = [percentile(b, 0.95) for b in detail.pop("_bins")]
+    for cells in per_action.values():
+        cells["p95"] = [percentile(b, 0.95) for b in cells.pop("_bins")]
     top = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_REASONS]
     return {
         "triggers": dict(sorted(triggers.items())),
@@ -167,7 +170,7 @@ API_KEYS = ("triggers", "actions", "series", "top_reasons")
 
 def stats(workflow, since, until, bucket="hour"):
     """`workflows/{id}/stats/`: exactly SPEC C.5's keys."""
-    full = summary(workflow, since, until, bucket)
+    full = summary(workflow, since, until, bucket, detail=False)
     return {key: full[key] for key in API_KEYS}
 
 
