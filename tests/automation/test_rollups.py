@@ -10,8 +10,10 @@ counted from the log rows directly, and a rebuild gives the same rows.
 import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django_q.models import Schedule
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -247,3 +249,17 @@ def test_it_bins_lateness_below_each_bound():
     assert [rollups.lateness_bin(s) for s in (0, 0.5, 1, 4.9, 5, 86399, 86400, 10**7)] == [
         0, 0, 1, 1, 2, 11, 12, 12,
     ]  # fmt: skip
+
+
+def test_the_command_rebuilds_and_folds(world):
+    lead, workflows, _ = world
+    Trigger.objects.create(workflow=workflows[0], lead_id=lead.pk, outcome="stopped")
+    Rollup.objects.create(workflow=workflows[1], kind="trigger", hour=T0, key="fired", count=9)
+    out = StringIO()
+    call_command("rollups", "--rebuild", stdout=out)
+    assert "rebuilt" in out.getvalue()
+    assert [(r.workflow_id, r.key, r.count) for r in Rollup.objects.all()] == [
+        (workflows[0].pk, "stopped", 1)
+    ]
+    call_command("rollups", stdout=out)
+    assert "folded" in out.getvalue() and Rollup.objects.count() == 1
