@@ -20,8 +20,9 @@ What is counted, per workflow and UTC hour:
    index entry_finished_idx and trigger_workflow_time_idx.
 3. Subtract what the last fold counted for those minutes (RollupSlice) and
    add the difference to the hourly rows: folding twice adds nothing.
-4. Keep this fold's per-minute counts as the new slices; the watermark
-   becomes `now`.
+4. Keep this fold's per-minute counts as the new slices; count the
+   pending entries per action (RollupPending: a stats read would otherwise
+   scan the whole pending queue); the watermark becomes `now`.
 A row committed more than OVERLAP after its time is missed until the next
 `rebuild()`; so is an entry that leaves a terminal state (back to pending)
 after OVERLAP. Both are recounted exactly by `rebuild()`.
@@ -40,6 +41,7 @@ from automation.models import (
     LogEntry,
     Rollup,
     RollupKind,
+    RollupPending,
     RollupSlice,
     RollupState,
     Trigger,
@@ -229,9 +231,28 @@ def fold_locked(state, now):
         ],
         batch_size=1000,
     )
+    count_pending()
     state.folded_until = now
     state.save(update_fields=["folded_until"])
     return len(fresh)
+
+
+def count_pending():
+    """Replace the pending counts per action (one scan of the pending queue)."""
+    rows = (
+        LogEntry.objects.filter(state=EntryState.PENDING)
+        .values_list("workflow_id", "action_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    pending = defaultdict(int)
+    for workflow_id, action_id, n in rows:
+        pending[(workflow_id, action_id or 0)] += n
+    RollupPending.objects.all().delete()
+    RollupPending.objects.bulk_create(
+        [RollupPending(workflow_id=w, action_id=a, count=n) for (w, a), n in pending.items()],
+        batch_size=2000,
+    )
 
 
 def rebuild(now=None):

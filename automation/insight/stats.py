@@ -1,7 +1,8 @@
 """Reading the rollups: a workflow's stats (SPEC C.5) and the admin's overview.
 
-Everything here reads the hourly rollup rows (automation.insight.rollups),
-never counts the log; only `pending` is read live, from the pending entries.
+Everything here reads the rollup rows (automation.insight.rollups), never
+counts the log; `pending` is the fold's count of the pending entries (at most
+a minute old: counting them live scans the whole pending queue).
 
 Ranges: `since` is rounded down and `until` up to whole hours (rollups are
 hourly, UTC), so a range covers the hours it touches. Day buckets are UTC days.
@@ -16,10 +17,10 @@ import math
 from collections import defaultdict
 from datetime import UTC, timedelta
 
-from django.db.models import Count, Sum
+from django.db.models import Sum
 
 from automation.constants import EntryState, TriggerOutcome
-from automation.models import Action, LogEntry, Rollup, RollupKind
+from automation.models import Action, Rollup, RollupKind, RollupPending
 from automation.models.rollups import LATENESS_BINS, LATENESS_BOUNDS
 
 BUCKETS = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
@@ -175,12 +176,13 @@ def stats(workflow, since, until, bucket="hour"):
 
 
 def pending_by_action(workflow_id=None):
-    """{action id: pending entries} (or {workflow id: …} with no workflow), live."""
-    pending = LogEntry.objects.filter(state=EntryState.PENDING)
+    """{action id: pending entries} (or {workflow id: …} with no workflow), as the
+    last fold counted them (at most a minute old)."""
     if workflow_id is None:
-        return dict(pending.values_list("workflow_id").annotate(n=Count("id")).order_by())
-    rows = pending.filter(workflow_id=workflow_id).values_list("action_id").annotate(n=Count("id"))
-    return {action_id or 0: n for action_id, n in rows.order_by()}
+        rows = RollupPending.objects.values_list("workflow_id").annotate(n=Sum("count"))
+        return dict(rows.order_by())
+    rows = RollupPending.objects.filter(workflow_id=workflow_id).values_list("action_id", "count")
+    return dict(rows)
 
 
 def overview(now, hours=24):

@@ -162,5 +162,40 @@ class Migration(migrations.Migration):
             model_name="rollupslice",
             index=models.Index(fields=["minute"], name="rollup_slice_minute_idx"),
         ),
+        migrations.CreateModel(
+            name="RollupPending",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "action_id",
+                    models.BigIntegerField(
+                        default=0, help_text="0: an entry whose action is gone."
+                    ),
+                ),
+                ("count", models.BigIntegerField(default=0)),
+                (
+                    "workflow",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="automation.workflow",
+                    ),
+                ),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("workflow", "action_id"), name="rollup_pending_uniq"
+                    )
+                ],
+            },
+        ),
         migrations.RunPython(schedule_fold, unschedule_fold),
     ]

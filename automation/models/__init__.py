@@ -20,6 +20,12 @@ from automation.models.integration import (  # noqa: F401
     UsedByActions,
 )
 from automation.models.log import LogEntry, LogEntryQuerySet, Notification, Trigger  # noqa: F401
-from automation.models.rollups import Rollup, RollupKind, RollupSlice, RollupState  # noqa: F401
+from automation.models.rollups import (  # noqa: F401
+    Rollup,
+    RollupKind,
+    RollupPending,
+    RollupSlice,
+    RollupState,
+)
 from automation.models.runtime import Heartbeat, RulesVersion  # noqa: F401
 from automation.models.workflows import Action, ActionSet, EventCondition, Workflow  # noqa: F401
