@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from automation.insight import rollups
@@ -125,3 +127,12 @@ def test_it_needs_the_view_permission_on_workflows(db, workflow):
 def test_it_answers_404_for_no_such_workflow(api, db):
     assert api.get("/api/v1/workflows/999999/stats/").status_code == 404
     assert api.get("/api/v1/workflows/x/stats/").status_code == 404
+
+
+def test_it_reads_the_rollups_not_the_log(api, workflow, history):
+    with CaptureQueriesContext(connection) as queries:
+        response = api.get(f"/api/v1/workflows/{workflow.pk}/stats/", {"since": "2026-02-01"})
+    assert response.status_code == 200
+    tables = " ".join(q["sql"] for q in queries.captured_queries)
+    assert "automation_rollup" in tables
+    assert "automation_logentry" not in tables and "automation_trigger" not in tables
