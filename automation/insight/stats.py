@@ -102,7 +102,9 @@ def summary(workflow, since, until, bucket="hour", detail=True):
         elif kind == RollupKind.REASON:
             reasons[key] += n
         else:
-            action = actions.setdefault(action_id, new_action(action_id, action_type))
+            if action_id not in actions:  # an action deleted since
+                actions[action_id] = new_action(action_id, action_type)
+            action = actions[action_id]
             if key in ACTION_STATES:
                 action[key] += n
             add_bins(action["_bins"], lateness)
