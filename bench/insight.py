@@ -198,7 +198,7 @@ def fold_loop(stop, durations):
 def dispatch_part(opts, notes):
     n = opts.insight_dispatch_n
     rates = {"off": [], "on": []}
-    durations = []
+    durations, spans = [], []
     for repeat in range(opts.insight_repeats):
         for side in ("off", "on"):
             stop = threading.Event()
@@ -214,15 +214,21 @@ def dispatch_part(opts, notes):
             if not result["ok"]:
                 raise RuntimeError(f"the {side} drain did not finish cleanly: {result}")
             rates[side].append(result["rate"])
+            if side == "on":
+                spans.append(result["wall"])
     off, on = median(rates["off"]), median(rates["on"])
     cost = 1 - on / off
+    share = sum(durations) / sum(spans) if spans else 0.0
     notes.append(
         f"Dispatch of {n:,} entries (ORM broker), {opts.insight_repeats} drains each way, "
         f"alternating: rollups off {', '.join(f'{r:.0f}' for r in rates['off'])}/s, "
         f"on {', '.join(f'{r:.0f}' for r in rates['on'])}/s (medians {off:.0f} and {on:.0f}/s). "
         f"{len(durations)} folds ran while on, every {FOLD_EVERY:g} s, median "
         f"{ms(median(durations)) if durations else '-'}, longest "
-        f"{ms(max(durations)) if durations else '-'}."
+        f"{ms(max(durations)) if durations else '-'}. The folds took "
+        f"{sum(durations):.1f} s of the {sum(spans):.0f} s the 'on' drains lasted "
+        f"({share * 100:.1f} % of that time, one fold every {FOLD_EVERY:g} s): at the "
+        f"schedule's one fold a minute, about {share * FOLD_EVERY / 60 * 100:.2f} %."
     )
     return {
         "metric": "Insight: dispatch with rollup folding on vs off",
