@@ -12,7 +12,8 @@ Steps:
 2. Run the scenarios (bench/<name>.py, each `run(opts)`): trigger, ingest,
    dispatch (+ worker memory), timeliness, scale (its own database,
    <name>_scale, generated once and reused), guard (the send-time guard's
-   cost per entry, on and off side by side).
+   cost per entry, on and off side by side), insight (workflows/{id}/stats/
+   on the scale database; dispatch with the rollups' fold on and off).
 3. Print the table and write it, with the machine and the date, to
    bench/RESULTS.md (--quick: bench/out/RESULTS-quick.md).
 """
@@ -33,7 +34,7 @@ if str(REPO) not in sys.path:
 
 # Run in this order (dispatch last: it skips its Redis runs if they would overrun
 # the time budget); reported in the order of the issue's items.
-SCENARIOS = ("trigger", "ingest", "timeliness", "scale", "guard", "dispatch")
+SCENARIOS = ("trigger", "ingest", "timeliness", "scale", "guard", "insight", "dispatch")
 TITLES = {
     "trigger": "1. Trigger overhead (lead save)",
     "ingest": "2. Call ingest",
@@ -41,6 +42,7 @@ TITLES = {
     "timeliness": "4. Timeliness",
     "scale": "5. Scale",
     "guard": "6. Send-time guard",
+    "insight": "7. Insight (rollups)",
 }
 BUDGET_SECONDS = 14 * 60  # the whole run must stay under 15 minutes
 
@@ -84,6 +86,9 @@ def options(argv=None):
     opts.scale_entries = 100_000 if quick else 5_000_000
     opts.scale_pending = 20_000 if quick else 1_000_000
     opts.scale_repeats = 5 if quick else 20
+    opts.insight_dispatch_n = 2_000 if quick else 20_000
+    opts.insight_repeats = 1 if quick else 2
+    opts.insight_parts = {"dispatch-cost"}
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     opts.log_dir = REPO / "bench" / "out" / stamp
     opts.out = Path(

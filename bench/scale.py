@@ -239,12 +239,9 @@ def indexes_used(plan):
     return sorted(set(names))
 
 
-def run(opts):
-    from django.utils import timezone
-    from rest_framework.test import APIClient
-
-    from automation.execution import dispatcher
-
+def ensure(opts):
+    """The scale database, generated unless a matching one exists: (its name, its
+    connection (alias `scale`), its marker, seconds generating or None, created?)."""
     name = world.database_name(opts.database_url) + ("_scale_quick" if opts.quick else "_scale")
     url = world.with_database(opts.database_url, name)
     created = world.ensure_database(url)
@@ -264,6 +261,16 @@ def run(opts):
             have = marker(cursor)
     else:
         print(f"  reusing {name} (generated {have.get('generated_at')})", flush=True)
+    return name, conn, have, generated, created
+
+
+def run(opts):
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+
+    from automation.execution import dispatcher
+
+    name, conn, have, generated, created = ensure(opts)
     generated_at = timezone.datetime.fromisoformat(have["generated_at"])
 
     # Capture the real queries on the (empty) bench database.

@@ -433,3 +433,5 @@ class LeadPendingInline(LeadLogInline):
 # The lead's edit page shows its pending actions and workflow log after its
 # calls, callbacks and hopper entries (leads.admin leaves this extension point).
 LeadAdmin.inlines = [*LeadAdmin.inlines, LeadPendingInline, LeadLogInline]
+# And its journey (automation.admin.journey), below them.
+LeadAdmin.change_form_template = "admin/automation/lead_change_form.html"

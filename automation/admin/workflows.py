@@ -1,7 +1,7 @@
 """Admin of workflows (SPEC §4): the workflow editor, endpoints and adaptors.
 
 The workflow page is one form in tabs (General, Stop & Safeguards, Schedule,
-Events, Actions, Logs, Test): fieldsets and inlines carry a tab name and a
+Events, Actions, Logs, Performance [automation.admin.performance], Test): fieldsets and inlines carry a tab name and a
 small script (static/automation/tabs.js) shows one tab at a time. Events and
 actions are edited with the fields of their type, generated from the type's
 schema (automation.admin.forms). Actions live in action sets: the workflow page
@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from automation.admin import logs as admin_logs  # noqa: F401 (admin_logs registers the log admins)
+from automation.admin import performance
 from automation.admin import views as admin_views
 from automation.admin.forms import (
     ActionForm,
@@ -142,6 +143,7 @@ class WorkflowAdmin(admin.ModelAdmin):
         ("events", "Events"),
         ("actions", "Actions"),
         ("logs", "Logs"),
+        ("performance", "Performance"),
         ("test", "Test"),
     ]
     fieldsets = [
@@ -244,7 +246,8 @@ class WorkflowAdmin(admin.ModelAdmin):
         ]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        tabs = [t for t in self.tabs if obj is not None or t[0] not in ("logs", "test")]
+        saved_only = ("logs", "performance", "test")
+        tabs = [t for t in self.tabs if obj is not None or t[0] not in saved_only]
         inlines = {
             f"{formset.formset.prefix}-group": getattr(formset.opts, "tab", None)
             for formset in context.get("inline_admin_formsets", [])
@@ -265,6 +268,7 @@ class WorkflowAdmin(admin.ModelAdmin):
                 flush_url=reverse("admin:automation_logentry_flush") + f"?workflow={obj.pk}",
                 add_action_set_url=reverse("admin:automation_actionset_add")
                 + f"?workflow={obj.pk}",
+                **performance.context(request, obj),
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 

@@ -12,6 +12,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
 from automation import constants
+from automation.api import stats as stats_api
 from automation.api.filters import LogEntryFilter, NotificationFilter, TriggerFilter
 from automation.api.serializers import (
     DryRunSerializer,
@@ -22,7 +23,9 @@ from automation.api.serializers import (
 )
 from automation.document import analysis, document, dryrun
 from automation.document.schema import ConfigError
+from automation.insight import stats as insight
 from automation.models import LogEntry, Notification, Trigger, Workflow
+from crm.permissions import ModelPermissions
 from crm.rest import DateCursorPagination, LimitOffsetPagination
 from crm.validation import Invalid, parse_id
 from leads.models import Lead
@@ -157,6 +160,18 @@ class WorkflowViewSet(viewsets.ViewSet):
         except ConfigError as exc:
             raise config_error(exc) from None
         return Response(report)
+
+    @extend_schema(parameters=stats_api.PARAMETERS, responses=stats_api.StatsSerializer)
+    @action(detail=True, methods=["get"], permission_classes=[ModelPermissions])
+    def stats(self, request, pk=None):
+        """What the workflow did over [since, until): triggers by outcome, per-action
+        states and lateness, a series per bucket, top failure reasons (SPEC C.5).
+        Answered from the hourly rollups (the range is widened to whole hours)."""
+        from django.utils import timezone
+
+        workflow = self.get_workflow(pk)
+        since, until, bucket = stats_api.parameters(request.query_params, timezone.now())
+        return Response(insight.stats(workflow, since, until, bucket))
 
 
 class LogEntryViewSet(viewsets.ReadOnlyModelViewSet):

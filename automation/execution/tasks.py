@@ -19,3 +19,11 @@ def run_now(entries, now=None):
     entries.model.objects.filter(pk__in=ids).update(due_at=now, lease_until=None)
     handoff.at_commit(ids)
     return len(ids)
+
+
+def fold_rollups():
+    """The django-q2 schedule "Fold workflow rollups" (every minute): see
+    automation.insight.rollups.fold."""
+    from automation.insight import rollups
+
+    return rollups.fold()

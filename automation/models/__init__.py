@@ -7,6 +7,7 @@ at once), Notification.
 integration: Endpoint/Adaptor (INTEGRATION targets and payload mappings).
 guard: CallingRule, ContactPolicy (the send-time guard's settings).
 runtime: Heartbeat, RulesVersion (the processes and the rule index's token).
+rollups: Rollup, RollupSlice, RollupState (per-workflow hourly counts, automation.insight).
 """
 
 from automation.models.guard import CallingRule, Channel, ContactPolicy, OverBudget  # noqa: F401
@@ -19,5 +20,12 @@ from automation.models.integration import (  # noqa: F401
     UsedByActions,
 )
 from automation.models.log import LogEntry, LogEntryQuerySet, Notification, Trigger  # noqa: F401
+from automation.models.rollups import (  # noqa: F401
+    Rollup,
+    RollupKind,
+    RollupPending,
+    RollupSlice,
+    RollupState,
+)
 from automation.models.runtime import Heartbeat, RulesVersion  # noqa: F401
 from automation.models.workflows import Action, ActionSet, EventCondition, Workflow  # noqa: F401

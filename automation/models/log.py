@@ -182,6 +182,14 @@ class LogEntry(models.Model):
             models.Index(fields=["list", "-created_at"], name="entry_list_time_idx"),
             # Global log list by date range (and its default ordering).
             models.Index(fields=["-created_at"], name="entry_time_idx"),
+            # The rollup fold (automation.insight.rollups): entries finished in its
+            # window, across workflows. Partial: pending and running entries (and
+            # so the lead-save's inserts of pending ones) are not in it.
+            models.Index(
+                fields=["finished_at"],
+                condition=Q(finished_at__isnull=False),
+                name="entry_finished_idx",
+            ),
             # The contact budget (automation.execution.sendtime.Facts): a lead's succeeded
             # outreach entries finished in the last 7 days. Partial: outreach
             # entries that went out are a small part of the log.
