@@ -27,7 +27,7 @@ def unschedule_fold(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("automation", "0012_trigger_semantics_reenrollment_loop_window"),
+        ("automation", "0013_log_constraints"),
         ("leads", "0002_dnc_email"),
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
     ]
