@@ -16,12 +16,14 @@ from automation.api.filters import LogEntryFilter, NotificationFilter, TriggerFi
 from automation.api.serializers import (
     DryRunSerializer,
     FlushSerializer,
+    HeldSerializer,
     LogEntrySerializer,
     NotificationSerializer,
     TriggerSerializer,
 )
 from automation.document import analysis, document, dryrun
 from automation.document.schema import ConfigError
+from automation.engine import flood
 from automation.models import LogEntry, Notification, Trigger, Workflow
 from crm.rest import DateCursorPagination, LimitOffsetPagination
 from crm.validation import Invalid, parse_id
@@ -157,6 +159,29 @@ class WorkflowViewSet(viewsets.ViewSet):
         except ConfigError as exc:
             raise config_error(exc) from None
         return Response(report)
+
+    @extend_schema(request=None, responses=HeldSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def release(self, request, pk=None):
+        """Flood hold: the workflow's held entries become pending and run as scheduled."""
+        return self.settle(request, pk, flood.release)
+
+    @extend_schema(request=None, responses=HeldSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def flush(self, request, pk=None):
+        """Flood hold: the workflow's held entries become flushed (they never run)."""
+        return self.settle(request, pk, flood.flush)
+
+    def settle(self, request, pk, how):
+        if not request.user.has_perm("automation.change_logentry"):
+            return Response(
+                {"detail": "You may not release or flush held actions."},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        workflow = self.get_workflow(pk)
+        count = how(workflow.pk, user=request.user)
+        key = "released" if how is flood.release else "flushed"
+        return Response({key: count})
 
 
 class LogEntryViewSet(viewsets.ReadOnlyModelViewSet):

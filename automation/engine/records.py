@@ -41,6 +41,7 @@ from automation.constants import (
     RATE_LIMIT_SECONDS,
     TriggerOutcome,
 )
+from automation.engine import flood
 from automation.models import LogEntry, Trigger
 
 SQL = f"""
@@ -78,6 +79,7 @@ RETURNING id, lease_until IS NOT NULL
 
 def write(lead, occ, triggers, sets):
     """Store the triggers and entries of one occurrence; (entry id, handed off?) pairs."""
+    sets = flood.hold(triggers, sets, occ.occurred_at)  # past its flood_limit: held
     if connection.vendor == "postgresql":
         return write_sql(lead, occ, triggers, sets)
     return write_orm(lead, occ, triggers, sets)
