@@ -134,10 +134,10 @@ def notify_once(workflow_id, limit, now):
     if last is not None and now - WINDOW < last <= now:
         return
     _notified[workflow_id] = now
-    transaction.on_commit(lambda: notify(workflow_id, limit))
+    transaction.on_commit(lambda: notify(workflow_id, limit, now))
 
 
-def notify(workflow_id, limit):
+def notify(workflow_id, limit, now=None):
     from automation.models import Notification, Workflow
 
     name = Workflow.objects.filter(pk=workflow_id).values_list("name", flat=True).first()
@@ -149,7 +149,11 @@ def notify(workflow_id, limit):
         "(they run as scheduled) or Flush them (they never run)."
     )
     return Notification.notify(
-        message, f"Flood hold: {name}", workflow_id=workflow_id, dedup_key=key_of(workflow_id)
+        message,
+        f"Flood hold: {name}",
+        workflow_id=workflow_id,
+        dedup_key=key_of(workflow_id),
+        now=now,
     )
 
 

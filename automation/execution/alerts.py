@@ -92,7 +92,7 @@ def alert(workflow_id, now):
             + " See its log filtered by state failed."
         )
         made = Notification.notify(
-            message, f"Workflow failing: {name}", workflow_id=workflow_id, dedup_key=key
+            message, f"Workflow failing: {name}", workflow_id=workflow_id, dedup_key=key, now=now
         )
     _alerted[workflow_id] = now
     return made is not None

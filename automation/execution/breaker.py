@@ -211,7 +211,9 @@ def failed(endpoint, now):
             f"{endpoint.breaker_probe_seconds} s; the first probe that gets an answer closes it "
             "and its waiting entries go out."
         )
-        Notification.notify(message, f"Endpoint open: {endpoint.name}", endpoint_id=endpoint.pk)
+        Notification.notify(
+            message, f"Endpoint open: {endpoint.name}", endpoint_id=endpoint.pk, now=now
+        )
     log.warning("endpoint %r opened after %d consecutive failures", endpoint.name, limit)
     return True
 

@@ -274,7 +274,9 @@ class Notification(models.Model):
         return self.message[:80]
 
     @classmethod
-    def notify(cls, message, subject, *, workflow_id=None, endpoint_id=None, dedup_key=None):
+    def notify(
+        cls, message, subject, *, workflow_id=None, endpoint_id=None, dedup_key=None, now=None
+    ):
         """Store a notification and mail ADMIN_EMAILS when the transaction commits.
 
         With a `dedup_key` already taken it stores and mails nothing and returns
@@ -290,6 +292,7 @@ class Notification(models.Model):
                     workflow_id=workflow_id,
                     endpoint_id=endpoint_id,
                     dedup_key=dedup_key,
+                    created_at=now or timezone.now(),
                 )
         except IntegrityError:
             return None
