@@ -256,7 +256,7 @@ class Notification(models.Model):
     )
     endpoint = models.ForeignKey(
         "automation.Endpoint",
-        on_delete=models.CASCADE,
+        on_delete=models.SET_NULL,
         related_name="notifications",
         null=True,
         blank=True,
