@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; python3 --version) | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint check bench soak browser clean
+.PHONY: install run test lint check bench soak browser pgbouncer clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,6 +35,14 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium missing: apt-get install chromium (browser tests need it)"; exit 1; fi; }
 
+# Debian's PgBouncer: on PostgreSQL, `make test` runs the engine and cluster tests
+# again through it, in transaction-pooling mode (tests/pgbouncer.py).
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer; \
+	  else echo "pgbouncer missing: apt-get install pgbouncer (the pooled test run needs it)"; exit 1; fi; }
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -44,6 +52,10 @@ lint: install
 
 test: install browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+	@case "$${DATABASE_URL:-}" in postgres*) \
+	  $(MAKE) --no-print-directory pgbouncer && \
+	  $(PY) -m pytest --pgbouncer tests/automation tests/cluster $(PYTEST_ARGS);; \
+	esac
 
 bench: install
 	$(PY) bench/run.py

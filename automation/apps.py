@@ -9,7 +9,6 @@ class AutomationConfig(AppConfig):
     def ready(self):
         from automation import checks  # noqa: F401
         from automation.engine.rules import bump
-        from automation.execution.tasks import workflow_deleted
         from automation.models import Action, ActionSet, EventCondition, Workflow
         from leads.models import List, Status
 
@@ -20,4 +19,3 @@ class AutomationConfig(AppConfig):
         for attr in Workflow.RELATION_FIELDS.values():
             through = getattr(Workflow, attr).through
             m2m_changed.connect(bump, sender=through, dispatch_uid=f"rules-m2m-{attr}")
-        post_delete.connect(workflow_deleted, sender=Workflow, dispatch_uid="workflow-purge")

@@ -23,10 +23,6 @@ Public API::
     request(method, url, *, headers=None, body=None, timeout=10,
             allow_private=None, secrets=(), masker=None) -> Outcome
     sign(secret, timestamp, body) -> str     # hex HMAC-SHA256 of b"<timestamp>." + body
-    check_destination(url, allow_private=None) -> None
-        # raises Blocked for loopback/private/link-local/reserved/multicast/unspecified
-        # targets, InvalidURL for a URL we would not send to, NotResolved when the host
-        # does not resolve; all three are DestinationError, with a `reason`.
 
 A caller that accepts more than a 2xx (a success key in the JSON body, say)
 checks `outcome.text` and replaces the outcome: `dataclasses.replace(o, ok=False,
@@ -149,11 +145,6 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     """Hex HMAC-SHA256 of `b"<timestamp>." + body`, keyed with `secret`."""
     message = f"{timestamp}.".encode() + body
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-
-
-def check_destination(url: str, allow_private: bool | None = None) -> None:
-    """Raise a DestinationError (Blocked, InvalidURL, NotResolved) unless `url` may be sent to."""
-    _resolve(_Target.parse(url), allow_private)
 
 
 def request(

@@ -132,18 +132,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-else:
-    # The ORM binds parameters client-side and never prepares. This lets the
-    # engine prepare its one hot statement per connection (automation.engine.records)
-    # and nothing else: a statement is prepared only when asked (behind
-    # PgBouncer in transaction mode that needs PgBouncer >= 1.21). Its plan is
-    # generic from the first execution: planned once per connection (and again
-    # when the tables' statistics change), not on every save.
-    options = DATABASES["default"].setdefault("OPTIONS", {})
-    options["prepare_threshold"] = 2**31 - 1
-    options["options"] = (
-        f"{options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
-    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -26,7 +26,18 @@ STATUSES = [
 ]
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--pgbouncer",
+        action="store_true",
+        help="run the tests' PostgreSQL connections through a PgBouncer in transaction mode",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
+    if not config.getoption("pgbouncer"):
+        # What checks the pooler itself runs only behind it (make test's second run).
+        items[:] = [item for item in items if "pgbouncer" not in item.keywords]
     if connection.vendor == "postgresql":
         return
     # Only what SQLite cannot do carries the marker: the engine's PostgreSQL
@@ -128,3 +139,29 @@ def django_db_modify_db_settings(django_db_modify_db_settings):
     db = settings.DATABASES["default"]
     if db["ENGINE"] == "django.db.backends.sqlite3" and not db.get("TEST", {}).get("NAME"):
         db.setdefault("TEST", {})["NAME"] = str(Path(db["NAME"]).with_name("test_crm.sqlite3"))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_db_setup):
+    """With --pgbouncer, the tests' connections go through PgBouncer (tests/pgbouncer.py)."""
+    if not request.config.getoption("pgbouncer"):
+        yield
+        return
+    from django.db import connections
+
+    from tests import pgbouncer
+
+    db = connections["default"].settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        raise pytest.UsageError("--pgbouncer needs DATABASE_URL to name a PostgreSQL database")
+    direct = db["HOST"], db["PORT"]
+    with pgbouncer.running(*direct, db["USER"] or "postgres") as port:
+        for conn in connections.all():
+            conn.close()
+            conn.settings_dict.update(HOST="127.0.0.1", PORT=str(port))
+        try:
+            yield
+        finally:
+            for conn in connections.all():
+                conn.close()
+                conn.settings_dict.update(HOST=direct[0], PORT=direct[1])

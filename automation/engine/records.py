@@ -1,25 +1,24 @@
 """Writing what one occurrence produced: its trigger records and their pending entries.
 
 A save that fires ten workflows writes ten triggers and their entries inside
-the transaction of the save, so this is the engine's hottest write. On
-PostgreSQL it is one prepared statement, and one round trip:
+the transaction of the save, so this is the engine's hottest write. It is the
+same two statements on every database, through Django's own cursor (no
+prepared statement, no connection option: safe behind PgBouncer in
+transaction mode):
 
-1. The rows travel as two JSON documents (one `json.dumps` each) that the
-   server unpacks with `jsonb_to_recordset`; values shared by every row
-   (lead, list, time, the occurrence) travel once, and what the entries of
-   one action set share (due time, state, context) once per set.
-2. Each action set joins the trigger of its workflow (a data-modifying CTE)
-   and its entries, one per action, are written only if that trigger fired;
-   entries get their ids in the order given, so the actions of a set run in
-   their order.
+1. One multi-row INSERT of the triggers, RETURNING their ids in the order
+   given (as Django's bulk_create relies on, on PostgreSQL and SQLite).
+2. One multi-row INSERT of the entries of the fired triggers, one per action
+   of each action set, in order, so the actions of a set run in their order.
+
+Each value is adapted by its model field (`get_db_prep_save`), as the ORM
+does; what the ORM adds on top (a model instance per row, signals, pre_save)
+cost twice the database's own time on this save (bench/trigger.py), and none
+of it applies to these rows.
 
 The outcomes arrive decided (automation.engine.gates); `fired_recently` is the
 count the rate-limit gate reads, one range scan of the lead's recent
 triggers (trigger_lead_time_idx) for every matched workflow at once.
-
-Django's `bulk_create` of the same rows costs about twice the database's own time in Python (bench/trigger.py measures
-the save). Other databases (the SQLite demo) take the ORM path; both write
-the same rows (tests/automation/test_records.py).
 
 Rows in: `triggers`, (workflow id, outcome, reason, loop iteration) with each
 workflow at most once (the iteration may be left out: 0); `sets`, dicts of the workflow id, state, reason, due_at,
@@ -28,10 +27,9 @@ set, and its `actions`, (action id, action type) pairs in order.
 Out: (entry id, handed off now?) pairs, the latter for entries with a lease.
 """
 
-import json
-from datetime import datetime, timedelta
+import uuid
+from datetime import timedelta
 
-import psycopg
 from django.db import connection
 from django.db.models import Max
 
@@ -44,50 +42,106 @@ from automation.constants import (
 from automation.engine import flood
 from automation.models import LogEntry, Trigger
 
-SQL = f"""
-WITH x AS (
-    SELECT x.workflow_id, x.outcome, x.reason, x.iteration, x.position
-    FROM ROWS FROM (jsonb_to_recordset(%(triggers)s::jsonb)
-        AS (workflow_id bigint, outcome varchar, reason varchar, iteration integer)
-    ) WITH ORDINALITY AS x(workflow_id, outcome, reason, iteration, position)
-), t AS (
-    INSERT INTO {Trigger._meta.db_table}
-        (workflow_id, lead_id, occurred_at, occurrence, outcome, reason, chain, loop_iteration)
-    SELECT workflow_id, %(lead)s::bigint, %(now)s::timestamptz, %(occurrence)s::jsonb,
-        outcome, reason, %(chain)s::jsonb, iteration
-    FROM x
-    ORDER BY x.position
-    RETURNING id, workflow_id, outcome
+TRIGGER_COLUMNS = (
+    "workflow_id",
+    "lead_id",
+    "occurred_at",
+    "occurrence",
+    "outcome",
+    "reason",
+    "chain",
+    "loop_iteration",
 )
-INSERT INTO {LogEntry._meta.db_table}
-    (workflow_id, action_id, trigger_id, lead_id, list_id, action_type, state, reason, due_at,
-     lease_until, finished_at, attempts, result, context, idempotency_key, created_at)
-SELECT s.workflow_id, (a.action->>0)::bigint, t.id, %(lead)s::bigint, %(list)s::bigint,
-    a.action->>1, s.state, s.reason, s.due_at, s.lease_until, s.finished_at, 0, '{{}}'::jsonb,
-    s.context, gen_random_uuid(), %(now)s::timestamptz
-FROM ROWS FROM (jsonb_to_recordset(%(sets)s::jsonb) AS (
-    workflow_id bigint, state varchar, reason varchar, due_at timestamptz,
-    lease_until timestamptz, finished_at timestamptz, context jsonb, actions jsonb)
-) WITH ORDINALITY AS s(
-    workflow_id, state, reason, due_at, lease_until, finished_at, context, actions, position)
-CROSS JOIN LATERAL jsonb_array_elements(s.actions) WITH ORDINALITY AS a(action, position)
-JOIN t ON t.workflow_id = s.workflow_id AND t.outcome = '{TriggerOutcome.FIRED}'
-ORDER BY s.position, a.position
-RETURNING id, lease_until IS NOT NULL
-"""
+ENTRY_COLUMNS = (
+    "workflow_id",
+    "action_id",
+    "trigger_id",
+    "lead_id",
+    "list_id",
+    "action_type",
+    "state",
+    "reason",
+    "due_at",
+    "lease_until",
+    "finished_at",
+    "attempts",
+    "result",
+    "context",
+    "idempotency_key",
+    "created_at",
+)
+
+
+def insert_sql(model, columns, rows):
+    """INSERT of `rows` (tuples in `columns` order) RETURNING their ids, and its params."""
+    fields = [model._meta.get_field(column) for column in columns]
+    quote = connection.ops.quote_name
+    one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([one] * len(rows))} RETURNING {quote(model._meta.pk.column)}"
+    )
+    params = [
+        field.get_db_prep_save(value, connection)
+        for row in rows
+        for field, value in zip(fields, row, strict=True)
+    ]
+    return sql, params
+
+
+def insert(cursor, model, columns, rows):
+    """The ids of the inserted rows, in the order of `rows`."""
+    if not rows:
+        return []
+    cursor.execute(*insert_sql(model, columns, rows))
+    return [row[0] for row in cursor.fetchall()]
 
 
 def write(lead, occ, triggers, sets):
     """Store the triggers and entries of one occurrence; (entry id, handed off?) pairs."""
     sets = flood.hold(triggers, sets, occ.occurred_at)  # past its flood_limit: held
-    if connection.vendor == "postgresql":
-        return write_sql(lead, occ, triggers, sets)
-    return write_orm(lead, occ, triggers, sets)
+    occurrence, chain, now = occ.describe(), list(occ.chain), occ.occurred_at
+    rows = trigger_rows(triggers)
+    with connection.cursor() as cursor:
+        ids = insert(
+            cursor,
+            Trigger,
+            TRIGGER_COLUMNS,
+            [(w, lead.pk, now, occurrence, o, r, chain, i) for w, o, r, i in rows],
+        )
+        fired = {
+            w: pk for (w, o, _, _), pk in zip(rows, ids, strict=True) if o == TriggerOutcome.FIRED
+        }
+        entries = [
+            (
+                aset["workflow_id"],
+                action_id,
+                fired[aset["workflow_id"]],
+                lead.pk,
+                lead.list_id,
+                action_type,
+                aset["state"],
+                aset["reason"],
+                aset["due_at"],
+                aset["lease_until"],
+                aset["finished_at"],
+                0,
+                {},
+                aset["context"],
+                uuid.uuid4(),
+                now,
+            )
+            for aset in sets
+            if aset["workflow_id"] in fired
+            for action_id, action_type in aset["actions"]
+        ]
+        ids = insert(cursor, LogEntry, ENTRY_COLUMNS, entries)
+    return [(pk, entry[9] is not None) for pk, entry in zip(ids, entries, strict=True)]
 
 
 # The lead's fired triggers in the rate-limit window, per workflow: one range
-# scan of trigger_lead_time_idx. Prepared once per connection on PostgreSQL:
-# planning it on every save cost more than running it (0.33 ms against 0.08 ms).
+# scan of trigger_lead_time_idx.
 RECENT_SQL = f"""
 SELECT workflow_id, count(*) FROM {Trigger._meta.db_table}
 WHERE lead_id = %s AND outcome = '{TriggerOutcome.FIRED}' AND occurred_at > %s
@@ -141,125 +195,6 @@ def fired_recently(lead_id, workflow_ids, now):
     rate-limit gate reads, for every matched workflow in one range scan (RECENT_SQL)."""
     since = connection.ops.adapt_datetimefield_value(now - timedelta(seconds=RATE_LIMIT_SECONDS))
     wanted = set(workflow_ids)
-    cursor = prepared_cursor() if connection.vendor == "postgresql" else connection.cursor()
-    with cursor:
+    with connection.cursor() as cursor:
         cursor.execute(RECENT_SQL, [lead_id, since])
         return {workflow_id: n for workflow_id, n in cursor.fetchall() if workflow_id in wanted}
-
-
-def dumps(value):
-    """JSON with datetimes to the microsecond (DjangoJSONEncoder keeps milliseconds)."""
-    return json.dumps(value, default=isoformat, separators=(",", ":"))
-
-
-def isoformat(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-TIMES = ("due_at", "lease_until", "finished_at")
-
-
-def sets_json(sets):
-    """The action sets as JSON, their times as ISO text formatted once per distinct time.
-
-    The sets of one occurrence share a few times (automation.engine.handler memoises
-    due times); formatting each once here, rather than in a `default` hook per
-    value, halves the cost of this document.
-    """
-    texts, rows = {}, []
-    for aset in sets:
-        row = dict(aset)
-        for name in TIMES:
-            value = row[name]
-            if value is not None:
-                text = texts.get(value)
-                if text is None:
-                    text = texts[value] = value.isoformat()
-                row[name] = text
-        rows.append(row)
-    return json.dumps(rows, separators=(",", ":"))
-
-
-def write_sql(lead, occ, triggers, sets):
-    params = {
-        "lead": lead.pk,
-        "list": lead.list_id,
-        "now": occ.occurred_at,
-        "occurrence": dumps(occ.describe()),
-        "chain": dumps(list(occ.chain)),
-        "triggers": dumps(
-            [
-                {"workflow_id": w, "outcome": o, "reason": r, "iteration": i}
-                for w, o, r, i in trigger_rows(triggers)
-            ]
-        ),
-        "sets": sets_json(sets),
-    }
-    with prepared_cursor() as cursor:
-        cursor.execute(SQL, params)
-        return cursor.fetchall()
-
-
-class PreparingCursor(psycopg.Cursor):
-    """Binds parameters server-side and prepares the statement (once per connection)."""
-
-    def execute(self, query, params=None, **kwargs):
-        return super().execute(query, params, prepare=True, **kwargs)
-
-
-def prepared_cursor():
-    """Django's cursor wrapper (error translation) around a PreparingCursor.
-
-    Parsing, analysing and planning this statement cost a third of a plain
-    lead save. It is prepared once per connection and its plan is generic,
-    made once: the only table it reads, it reads by the lead (one index, the
-    best plan whatever the values). The ORM's own cursors bind client-side and
-    never prepare; settings give the connection the `prepare_threshold` that
-    allows this one, and the generic plan (crm/settings.py). While queries are
-    logged (DEBUG, tests capturing queries) it is an ordinary cursor: psycopg
-    keeps no SQL text of a prepared execution for the log.
-    """
-    if connection.queries_logged:
-        return connection.cursor()
-    connection.ensure_connection()
-    return connection.make_cursor(PreparingCursor(connection.connection))
-
-
-def write_orm(lead, occ, triggers, sets):
-    occurrence, records = occ.describe(), {}
-    for workflow_id, outcome, reason, iteration in trigger_rows(triggers):
-        records[workflow_id] = Trigger(
-            loop_iteration=iteration,
-            workflow_id=workflow_id,
-            lead_id=lead.pk,
-            occurred_at=occ.occurred_at,
-            occurrence=occurrence,
-            outcome=outcome,
-            reason=reason,
-            chain=list(occ.chain),
-        )
-    Trigger.objects.bulk_create(records.values())
-    rows = [
-        LogEntry(
-            workflow_id=aset["workflow_id"],
-            action_id=action_id,
-            action_type=action_type,
-            trigger=records[aset["workflow_id"]],
-            lead_id=lead.pk,
-            list_id=lead.list_id,
-            state=aset["state"],
-            reason=aset["reason"],
-            due_at=aset["due_at"],
-            lease_until=aset["lease_until"],
-            finished_at=aset["finished_at"],
-            context=aset["context"],
-            created_at=occ.occurred_at,
-        )
-        for aset in sets
-        if records[aset["workflow_id"]].outcome == TriggerOutcome.FIRED
-        for action_id, action_type in aset["actions"]
-    ]
-    LogEntry.objects.bulk_create(rows)
-    return [(row.pk, row.lease_until is not None) for row in rows]

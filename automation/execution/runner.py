@@ -42,7 +42,7 @@ from automation.engine.occurrences import caused_by
 from automation.execution import alerts, breaker, sendtime
 from automation.execution.actions import EXECUTORS
 from automation.execution.actions.base import Result, Run
-from automation.models import Endpoint, LogEntry, Trigger, Workflow
+from automation.models import Endpoint, LogEntry
 from crm.masking import NOTHING
 from leads.models import Call, Lead
 
@@ -76,7 +76,6 @@ def run_entries(entry_ids, now=None):
     rows = LogEntry.objects.filter(pk__in=entry_ids).values_list("pk", "action_type", "workflow_id")
     kinds = {pk: kind for pk, kind, _ in rows}
     workflows = {pk: workflow_id for pk, _, workflow_id in rows}
-    drop_orphans(dict(workflows), kinds)
     ids = [i for i in dict.fromkeys(entry_ids) if i in kinds]
     internal = [i for i in ids if getattr(EXECUTORS.get(kinds[i]), "internal", False)]
     states = {}
@@ -103,30 +102,6 @@ def run_entries(entry_ids, now=None):
     if failing:
         alerts.failures(failing, now)
     return states
-
-
-def drop_orphans(workflows, kinds):
-    """Entries of workflows deleted since (`workflows`: entry id → workflow id) are
-    purged, not run: a save wrote them from a stale rule index just as their
-    workflow went (the log's references carry no database constraint)."""
-    live = set(Workflow.objects.filter(pk__in=set(workflows.values())).values_list("pk", flat=True))
-    gone = set(workflows.values()) - live
-    for workflow_id in gone:
-        purge_deleted_workflow(workflow_id)
-    for pk, workflow_id in workflows.items():
-        if workflow_id in gone:
-            kinds.pop(pk)
-
-
-def purge_deleted_workflow(workflow_id):
-    """Delete the triggers and entries of a workflow that no longer exists: what
-    Django's cascade deleted with it, had a save not written them just after."""
-    if Workflow.objects.filter(pk=workflow_id).exists():
-        return
-    deleted, _ = LogEntry.objects.filter(workflow_id=workflow_id).delete()
-    Trigger.objects.filter(workflow_id=workflow_id).delete()
-    if deleted:
-        log.warning("deleted %d entries of deleted workflow %s", deleted, workflow_id)
 
 
 def guarded(fn, entry_id, *args):

@@ -23,20 +23,12 @@ from leads.models import (
 class Trigger(models.Model):
     """A workflow whose conditions matched an occurrence, and what became of it."""
 
-    # No single-column indexes: trigger_workflow_time_idx / trigger_lead_time_idx lead with these.
-    # No database constraint either: its check at commit locks the workflow's row
-    # (FOR KEY SHARE) for every trigger, so every save firing a popular workflow
-    # would lock the same row (~0.08 ms a save firing ten, and multixacts when
-    # workers do it at once). Django still deletes a workflow's triggers and
-    # entries with it; what a save wrote from a stale rule index just as the
-    # workflow was deleted goes too: by a task queued when the deletion commits
-    # (automation.execution.tasks.purge_deleted_workflow), and by the runner if due first.
+    # No single-column index on workflow or lead: trigger_workflow_time_idx and
+    # trigger_lead_time_idx lead with them (and serve the constraint's checks
+    # when a workflow is purged). The lead carries no constraint: the log
+    # outlives a deleted lead (its "lead deleted" workflows still run).
     workflow = models.ForeignKey(
-        Workflow,
-        on_delete=models.CASCADE,
-        db_constraint=False,
-        related_name="triggers",
-        db_index=False,
+        Workflow, on_delete=models.CASCADE, related_name="triggers", db_index=False
     )
     lead = models.ForeignKey(
         Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False
@@ -116,27 +108,22 @@ class LogEntryQuerySet(models.QuerySet):
 class LogEntry(models.Model):
     """One scheduled action: the pending-work queue and its log at once.
 
-    The lead and list are references kept without a database constraint so the
-    log outlives a deleted lead (a "lead deleted" workflow still runs, from the
-    snapshot in `context`). `lease_until` is the dispatcher's claim: a pending
+    `lease_until` is the dispatcher's claim: a pending
     entry whose lease is in the future has been handed to a worker; a running
     entry whose lease has passed belongs to a worker that died.
     """
 
-    # workflow, lead and list get no single-column index: the composite indexes
-    # below lead with them (each index costs every insert of this hot table).
-    # Workflow, action and trigger: no database constraint (each costs a check
-    # per inserted entry at commit, together ~10 % of a save that fires ten
-    # workflows). Django deletes a workflow's entries with it. An action or
-    # trigger deleted later leaves its id on the entries (no index, no UPDATE
-    # of the log); joined, it reads as None, which the runner skips ("the
-    # action was deleted"). A trigger is only deleted with its workflow.
+    # Workflow and trigger are constrained: an entry's are always there. A
+    # workflow is archived, not deleted; purging one deletes its triggers and
+    # entries (the indexes below serve the cascades and the constraints' checks).
+    # Lead, list and action carry no constraint: the log outlives a deleted
+    # lead (a "lead deleted" workflow still runs, from the snapshot in
+    # `context`), a deleted list, and an action removed from its workflow (its
+    # pending entries are cancelled then; the rest stay, for the audit).
+    # Workflow, lead and list get no single-column index: composite indexes
+    # lead with them (each index costs every insert of this hot table).
     workflow = models.ForeignKey(
-        Workflow,
-        on_delete=models.CASCADE,
-        db_constraint=False,
-        related_name="log_entries",
-        db_index=False,
+        Workflow, on_delete=models.CASCADE, related_name="log_entries", db_index=False
     )
     action = models.ForeignKey(
         Action,
@@ -147,14 +134,9 @@ class LogEntry(models.Model):
         related_name="log_entries",
         db_index=False,
     )
+    # Indexed: the constraint's check when a trigger is deleted, and a trigger's entries.
     trigger = models.ForeignKey(
-        Trigger,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-        related_name="entries",
-        db_index=False,
+        Trigger, on_delete=models.CASCADE, null=True, blank=True, related_name="entries"
     )
     lead = models.ForeignKey(
         Lead, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", db_index=False

@@ -1,15 +1,12 @@
-"""Trigger records and their entries: the PostgreSQL statement and the ORM path agree.
-
-Production writes with one SQL statement (automation.engine.records.write_sql); the
-SQLite demo with bulk_create (write_orm). The ORM path runs on both databases,
-the statement (and what compares it with the ORM path) on PostgreSQL only.
-"""
+"""Trigger records and their entries: one write, the same two statements on every
+database (automation.engine.records.write), through Django's own cursor."""
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from automation.constants import RATE_LIMIT_TRIGGERS, EntryState, TriggerOutcome
 from automation.engine import records
@@ -19,7 +16,6 @@ from tests.automation.engine_helpers import fresh_rules, handle, make_workflow  
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2026, 3, 4, 15, 0, 0, 123456, tzinfo=UTC)
-PATHS = {"sql": records.write_sql, "orm": records.write_orm}
 ON_SAVE = [("LEAD_ACTION", {"values": ["save"]})]
 TRIGGER_FIELDS = ("workflow_id", "occurred_at", "occurrence", "outcome", "reason", "chain")
 ENTRY_FIELDS = (
@@ -40,12 +36,6 @@ ENTRY_FIELDS = (
 )
 
 
-@pytest.fixture(params=[pytest.param("sql", marks=pytest.mark.postgres), "orm"])
-def path(request, monkeypatch):
-    monkeypatch.setattr(records, "write", PATHS[request.param])
-    return request.param
-
-
 def written(lead):
     """The rows stored for this lead, without ids; each entry with its trigger's workflow."""
     triggers = list(
@@ -61,8 +51,9 @@ def written(lead):
     return triggers, entries
 
 
-@pytest.mark.postgres
-def test_both_paths_write_the_same_rows(make_lead, monkeypatch, django_capture_on_commit_callbacks):
+def test_it_writes_the_triggers_and_entries_of_an_occurrence(
+    make_lead, django_capture_on_commit_callbacks
+):
     make_workflow(
         [("LEAD_ACTION", {"values": ["create"]})],
         action_sets=[
@@ -77,30 +68,21 @@ def test_both_paths_write_the_same_rows(make_lead, monkeypatch, django_capture_o
     make_workflow(
         [("LEAD_ACTION", {"values": ["create"]})], perform_action_on=0
     )  # not selected: a trigger, no entries
-    make_workflow(
+    deleted = make_workflow(
         [("LEAD_ACTION", {"values": ["delete"]})],
         delay={"delay_mode": "fixed", "delay_hours": 2},
     )  # deleted lead: its snapshot in the context
-    stored, handed_off = {}, {}
-    for name, write in PATHS.items():
-        monkeypatch.setattr(records, "write", write)
-        with time_machine.travel(T0, tick=False):
-            with django_capture_on_commit_callbacks(execute=False) as callbacks:
-                lead = make_lead(first_name=name)
-            handed_off[name] = len(callbacks)
-            before_delete = written(lead)
-            pk = lead.pk
-            lead.delete()
-            lead.pk = pk
-        stored[name] = (before_delete, written(lead))
-    (created, deleted) = stored["sql"]
-    assert stored["orm"][0] == created
-    # The snapshot differs only by the lead's own values (its id, name and phone).
-    for a, b in zip(stored["orm"][1][1], deleted[1], strict=True):
-        assert ("snapshot" in a["context"]) == ("snapshot" in b["context"])
-        a["context"].pop("snapshot", None), b["context"].pop("snapshot", None)
-    assert stored["orm"][1] == deleted
-    assert handed_off == {"sql": 1, "orm": 1}  # the immediate set, at commit
+    with time_machine.travel(T0, tick=False):
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            lead = make_lead(first_name="Ann")
+        created = written(lead)
+        pk = lead.pk
+        lead.delete()
+        lead.pk = pk
+    assert len(callbacks) == 1  # the immediate set is handed off at commit
+    gone = LogEntry.objects.get(workflow=deleted)
+    assert gone.context["snapshot"]["first_name"] == "Ann"
+    assert gone.due_at == T0 + timedelta(hours=2)
 
     triggers, entries = created
     assert [t["outcome"] for t in triggers] == ["fired", "not_selected"]
@@ -117,10 +99,27 @@ def test_both_paths_write_the_same_rows(make_lead, monkeypatch, django_capture_o
         e["created_at"] == T0 and e["trigger__workflow_id"] == e["workflow_id"] for e in entries
     )
     assert LogEntry.objects.values("idempotency_key").distinct().count() == LogEntry.objects.count()
-    assert LogEntry.objects.filter(context__has_key="snapshot").count() == 2  # one per path
 
 
-def test_it_rate_limits_on_both_paths(make_lead, path):
+def test_it_writes_with_two_plain_statements_and_prepares_none(make_lead):
+    """The same statements on every database, through the cursor the ORM uses (logged
+    like any query), and nothing prepared: PgBouncer in transaction mode can carry it."""
+    for _ in range(3):
+        make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
+    lead = make_lead()
+    with CaptureQueriesContext(connection) as queries:
+        lead.save()
+    inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 2, inserts
+    assert Trigger._meta.db_table in inserts[0] and LogEntry._meta.db_table in inserts[1]
+    assert LogEntry.objects.filter(lead_id=lead.pk).count() == 3
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+            assert cursor.fetchone() == (0,)
+
+
+def test_it_rate_limits_on_both_paths(make_lead):
     wf = make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
     with time_machine.travel(T0, tick=False):
         lead = make_lead()
@@ -133,7 +132,7 @@ def test_it_rate_limits_on_both_paths(make_lead, path):
     assert LogEntry.objects.filter(workflow=wf).count() == 9
 
 
-def test_a_not_selected_trigger_over_the_limit_is_rate_limited(make_lead, path):
+def test_a_not_selected_trigger_over_the_limit_is_rate_limited(make_lead):
     """Rate limit comes before perform-action-on: an unselected 10th trigger is rate limited."""
     wf = make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
     with time_machine.travel(T0, tick=False):
@@ -147,7 +146,7 @@ def test_a_not_selected_trigger_over_the_limit_is_rate_limited(make_lead, path):
     assert last.outcome == TriggerOutcome.RATE_LIMITED
 
 
-def test_a_rate_limited_self_retrigger_is_not_counted_as_a_loop(make_lead, path):
+def test_a_rate_limited_self_retrigger_is_not_counted_as_a_loop(make_lead):
     wf = make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
     with time_machine.travel(T0, tick=False):
         lead = make_lead()
@@ -160,22 +159,6 @@ def test_a_rate_limited_self_retrigger_is_not_counted_as_a_loop(make_lead, path)
     iterations = Trigger.objects.filter(workflow=wf, outcome="fired", loop_iteration__gt=0)
     assert not iterations.exists()  # a chain holding it once: a re-trigger, not an iteration
     assert LogEntry.objects.filter(workflow=wf, state=EntryState.PENDING).count() == 9
-
-
-@pytest.mark.postgres
-def test_it_prepares_the_statement_once_per_connection_with_a_generic_plan(make_lead):
-    make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
-    lead = make_lead()
-    for _ in range(7):
-        lead.save()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT generic_plans >= 7, custom_plans FROM pg_prepared_statements"
-            " WHERE statement LIKE %s",
-            ["%jsonb_to_recordset%"],
-        )
-        assert cursor.fetchall() == [(True, 0)]
-    assert LogEntry.objects.filter(lead_id=lead.pk).count() == 7
 
 
 @pytest.mark.postgres

@@ -14,7 +14,7 @@ from django.db import connection
 from automation.constants import TriggerOutcome
 from automation.document import dryrun
 from automation.engine import records
-from automation.models import Trigger
+from automation.models import Trigger, Workflow
 from tests.automation.engine_helpers import (  # noqa: F401
     fresh_rules,
     handle,
@@ -107,13 +107,13 @@ def test_the_dry_run_explains_already_enrolled(make_lead):
 
 @pytest.mark.postgres
 def test_the_gate_reads_an_index_not_the_leads_whole_history(make_lead):
-    """A busy lead: thousands of triggers of other workflows (no constraint on the
-    reference: ids of workflows that are not here will do) and a few of this one."""
+    """A busy lead: thousands of triggers of 40 other workflows and a few of this one."""
     wf = make_workflow(ON_SAVE, delay=LATER, reenrollment="once")
+    others = Workflow.objects.bulk_create(Workflow(name=f"Other {n}") for n in range(40))
     lead = make_lead()
     Trigger.objects.bulk_create(
         Trigger(
-            workflow_id=wf.pk + 1 + n % 40,
+            workflow=others[n % 40],
             lead_id=lead.pk if n % 2 else n,
             occurred_at=T0 - timedelta(minutes=n),
             outcome="fired" if n % 3 else "rate_limited",

@@ -1,4 +1,5 @@
-from django.db import connection
+import pytest
+from django.db import connection, transaction
 
 from automation.engine import handoff
 from automation.execution import runner, tasks
@@ -115,49 +116,19 @@ def test_a_task_runs_one_external_entry_and_hands_on_the_others_one_per_task(
     assert LogEntry.objects.get(pk=emails[2].pk).state == "pending"
 
 
-def test_entries_of_a_workflow_deleted_under_a_stale_rule_index_are_deleted(make_entry, make_lead):
-    """A save can write triggers and entries for a workflow deleted that very moment
-    (its rule index is up to a second old; the log has no database constraint):
-    the runner deletes them, as the workflow's deletion would have, and they are
-    never claimed again."""
+def test_the_log_refuses_rows_of_a_deleted_workflow(make_entry, make_lead):
+    """Triggers and entries are constrained to their workflow: the log cannot hold
+    orphans, so nothing needs to find and purge them (a workflow is archived, not
+    deleted, while the rule index may still hold it)."""
+    from django.db import IntegrityError
+
     from automation.models import Trigger
 
     lead = make_lead()
     gone, kept = make_entry(lead, **STATUS), make_entry(lead, **STATUS)
     Workflow.objects.get(pk=gone.workflow_id).delete()  # its trigger and entry with it
     assert not LogEntry.objects.filter(pk=gone.pk).exists()
-    # ... and then the stale save commits its rows for it.
-    trigger = Trigger.objects.create(workflow_id=gone.workflow_id, lead_id=lead.pk, outcome="fired")
-    gone.pk, gone.trigger = None, trigger
-    gone.save()
-    states = runner.run_entries([gone.pk, kept.pk])
-    assert states == {kept.pk: "succeeded"}
-    assert not LogEntry.objects.filter(pk=gone.pk).exists()
-    assert not Trigger.objects.filter(workflow_id=gone.workflow_id).exists()
-    assert LogEntry.objects.get(pk=kept.pk).state == "succeeded"
-
-
-def test_a_deleted_workflows_stragglers_are_purged_once_the_deletion_commits(
-    make_entry, make_lead, django_capture_on_commit_callbacks
-):
-    """Rows a stale save wrote for a workflow as it was deleted, whatever their
-    outcome (here a rate-limited trigger and a skipped entry, which the runner
-    never sees), are deleted by a task queued when the deletion commits."""
-    from automation.models import Trigger
-
-    lead = make_lead()
-    entry = make_entry(lead, **STATUS)
-    workflow_id = entry.workflow_id
-    with django_capture_on_commit_callbacks() as callbacks:
-        Workflow.objects.get(pk=workflow_id).delete()
-    limited = Trigger.objects.create(
-        workflow_id=workflow_id, lead_id=lead.pk, outcome="rate_limited"
-    )
-    entry.pk, entry.trigger, entry.state = None, limited, "skipped"
-    entry.save()
-    other = make_entry(lead, **STATUS)
-    [purge] = callbacks
-    purge()  # the deletion's on-commit hook: queues the task (run at once in tests)
-    assert not Trigger.objects.filter(workflow_id=workflow_id).exists()
-    assert not LogEntry.objects.filter(workflow_id=workflow_id).exists()
-    assert LogEntry.objects.filter(pk=other.pk).exists()
+    assert LogEntry.objects.filter(pk=kept.pk).exists()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Trigger.objects.create(workflow_id=gone.workflow_id, lead_id=lead.pk, outcome="fired")
+        connection.check_constraints()
