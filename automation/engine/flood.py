@@ -14,8 +14,8 @@ save nor add a row every save updates, so:
   bounded range scan a second per process, and the hold can start late by at
   most what other processes fire within RECHECK — never while one process
   (an import, a bulk update) does the flooding.
-- The limits come from the workflow rows, all read in one query when the
-  rule index moves on (its `version`): a warm save reads no configuration.
+- The limit is the compiled rule's (automation.engine.rules.Rule.flood_limit):
+  no query; a change of it reaches the index like any other setting.
 
 A held set has no lease (it is not handed to a worker) and the reason
 names the flood. The first hold of a flood stores a notification (one per
@@ -44,7 +44,6 @@ class Seen:
 
 
 _seen = {}  # workflow id -> Seen
-_limits = {"version": None, "by_id": {}}  # the flood_limit of each active workflow
 _notified = {}  # workflow id -> when this process last stored its flood notification
 
 
@@ -113,18 +112,9 @@ def fired_in_window(workflow_id, now, limit):
 
 
 def limit_of(workflow_id):
-    """The workflow's flood_limit. Every active workflow's limit is read in one query
-    whenever the rule index moves on (its `version`): a warm save reads no configuration."""
-    from automation.models import Workflow
-
-    version = rules.current().version
-    if _limits.get("version") != version or workflow_id not in _limits["by_id"]:
-        _limits["version"] = version
-        _limits["by_id"] = dict(
-            Workflow.objects.filter(active=True).values_list("pk", "flood_limit").order_by()
-        )
-        _limits["by_id"].setdefault(workflow_id, DEFAULT_LIMIT)
-    return _limits["by_id"][workflow_id]
+    """The workflow's flood_limit, as the rule index compiled it (no query)."""
+    rule = rules.current().rules.get(workflow_id)
+    return rule.flood_limit if rule is not None else DEFAULT_LIMIT
 
 
 def notify_once(workflow_id, limit, now):
@@ -160,7 +150,6 @@ def notify(workflow_id, limit, now=None):
 def forget():
     """Drop this process's memory (tests)."""
     _seen.clear()
-    _limits.update(version=None, by_id={})
     _notified.clear()
 
 
