@@ -166,10 +166,22 @@ class EntryState(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
     CANCELLED = "cancelled", "Cancelled"
     FLUSHED = "flushed", "Flushed"
+    # Stored by a flood hold (SPEC C.5): waits for an operator's Release
+    # (→ pending) or Flush (→ flushed); never claimed by the dispatcher.
+    HELD = "held", "Held (flood)"
 
 
 # Groups of states (set after the class: enum bodies turn tuples into members).
 EntryState.TERMINAL = ("succeeded", "failed", "skipped", "cancelled", "flushed")
+
+
+class BreakerState(models.TextChoices):
+    """An endpoint's circuit breaker (SPEC C.5, automation.execution.breaker)."""
+
+    CLOSED = "closed", "Closed (sending)"
+    OPEN = "open", "Open (failing: only probes)"
+    HALF_OPEN = "half_open", "Half-open (a probe is out)"
+    PAUSED = "paused", "Paused by an operator"
 
 
 class HeartbeatRole(models.TextChoices):

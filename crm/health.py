@@ -33,8 +33,8 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from automation.constants import ActionType, EntryState, HeartbeatRole
-from automation.models import Heartbeat, LogEntry, Trigger
+from automation.constants import ActionType, BreakerState, EntryState, HeartbeatRole
+from automation.models import EndpointBreaker, Heartbeat, LogEntry, Trigger
 
 DISPATCHER_SILENCE = timedelta(seconds=30)
 MAX_DUE_LAG = timedelta(seconds=60)
@@ -167,6 +167,17 @@ class Collector:
         ):
             attempts.add_metric([str(endpoint or ""), state], n)
         yield attempts
+        breakers = GaugeMetricFamily(
+            "crm_endpoint_breaker_open",
+            "Endpoints whose circuit breaker is not closed (1), by endpoint and state "
+            "(open, half_open, paused).",
+            labels=["endpoint", "state"],
+        )
+        for endpoint, state in EndpointBreaker.objects.exclude(
+            state=BreakerState.CLOSED
+        ).values_list("endpoint__name", "state"):
+            breakers.add_metric([endpoint, state], 1)
+        yield breakers
         seen = dispatcher_seen()
         yield GaugeMetricFamily(
             "crm_dispatcher_heartbeat_timestamp_seconds",

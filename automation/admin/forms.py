@@ -403,6 +403,7 @@ class WorkflowForm(CheckedModelForm, forms.ModelForm):
             "queues", "inbound_numbers", "email_templates", "all_campaigns", "stop_if",
             "stop_filter", "reenrollment", "reenroll_after_days", "skip_if_pending",
             "schedule_enabled", "schedule_window", "schedule_days", "perform_action_on",
+            "flood_limit",
         ]  # fmt: skip
 
     class Media:

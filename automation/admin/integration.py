@@ -5,13 +5,16 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from automation.constants import BreakerState
 from automation.document.rows import CheckedModelForm
 from automation.document.schema import ConfigError
+from automation.execution import breaker
 from automation.execution.actions import integration, payloads, settings_check
 from automation.models import Adaptor, Endpoint
 from crm.validation import MAX_ID
@@ -33,7 +36,7 @@ class EndpointForm(CheckedModelForm, forms.ModelForm):
         fields = [
             "name", "active", "method", "url", "auth_query", "headers", "secret_headers",
             "body_format", "response_format", "success_key", "success_value", "timeout_seconds",
-            "max_attempts", "secret",
+            "max_attempts", "secret", "breaker_failures", "breaker_probe_seconds",
         ]  # fmt: skip
 
     def clean_secret(self):
@@ -152,10 +155,20 @@ class UsedByActionsAdmin(admin.ModelAdmin):
 @admin.register(Endpoint)
 class EndpointAdmin(UsedByActionsAdmin):
     form = EndpointForm
-    list_display = ["name", "method", "url", "body_format", "response_format", "active"]
+    list_display = [
+        "name",
+        "method",
+        "url",
+        "body_format",
+        "response_format",
+        "active",
+        "breaker_state",
+    ]
+    list_select_related = ["breaker"]
     list_filter = ["active", "method", "body_format"]
     search_fields = ["name", "url"]
     readonly_fields = ["test_link", "used_by_workflows"]
+    change_form_template = "admin/automation/endpoint/change_form.html"
     fieldsets = [
         (
             None,
@@ -176,8 +189,59 @@ class EndpointAdmin(UsedByActionsAdmin):
             {"fields": ["body_format", "response_format", "success_key", "success_value"]},
         ),
         ("Delivery", {"fields": ["timeout_seconds", "max_attempts", "secret", "clear_secret"]}),
+        ("Circuit breaker", {"fields": ["breaker_failures", "breaker_probe_seconds"]}),
         ("Test", {"fields": ["test_link", "used_by_workflows"]}),
     ]
+
+    @admin.display(description="Breaker", ordering="breaker__state")
+    def breaker_state(self, obj):
+        row = getattr(obj, "breaker", None) if hasattr(obj, "breaker") else None
+        return BreakerState(row.state).label if row is not None else BreakerState.CLOSED.label
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        endpoint = (
+            Endpoint.objects.filter(pk=object_id).first() if str(object_id).isdigit() else None
+        )
+        if endpoint is not None:
+            figures = breaker.health(endpoint)
+            rate = figures["success_rate_5m"]
+            extra_context = {
+                **(extra_context or {}),
+                "health": figures,
+                "state_label": BreakerState(figures["state"]).label,
+                "success_pct": None if rate is None else round(rate * 100, 1),
+                "can_switch": self.has_change_permission(request, endpoint),
+                "pause_url": reverse("admin:automation_endpoint_pause", args=[endpoint.pk]),
+                "resume_url": reverse("admin:automation_endpoint_resume", args=[endpoint.pk]),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        def switch(change):
+            def view(request, object_id):
+                return self.switch_view(request, object_id, change)
+
+            return self.admin_site.admin_view(view)
+
+        return [
+            path("<int:object_id>/pause/", switch(breaker.pause), name="automation_endpoint_pause"),
+            path(
+                "<int:object_id>/resume/", switch(breaker.resume), name="automation_endpoint_resume"
+            ),
+            *super().get_urls(),
+        ]
+
+    def switch_view(self, request, object_id, change):
+        """Pause or resume (POST, change permission), back to the endpoint's page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        endpoint = get_object_or_404(Endpoint, pk=object_id)
+        if not self.has_change_permission(request, endpoint):
+            raise PermissionDenied
+        change(endpoint, user=request.user.get_username())
+        state = BreakerState(breaker.health(endpoint)["state"]).label
+        self.message_user(request, f"{endpoint}: {state}.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:automation_endpoint_change", args=[endpoint.pk]))
 
     def preview(self, endpoint, data):
         lead = data["lead"]

@@ -327,11 +327,14 @@ class TriggerAdmin(ReadOnlyLogAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "workflow", "message", "acknowledged_at", "acknowledged_by"]
+    list_display = [
+        "created_at", "workflow", "endpoint", "message", "acknowledged_at", "acknowledged_by",
+    ]  # fmt: skip
     list_filter = [("acknowledged_at", admin.EmptyFieldListFilter)]
-    list_select_related = ["workflow", "acknowledged_by"]
+    list_select_related = ["workflow", "endpoint", "acknowledged_by"]
     readonly_fields = [
         "workflow",
+        "endpoint",
         "created_at",
         "message",
         "chain",

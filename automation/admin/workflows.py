@@ -18,8 +18,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from automation.admin import held, performance
 from automation.admin import logs as admin_logs  # noqa: F401 (admin_logs registers the log admins)
-from automation.admin import performance
 from automation.admin import views as admin_views
 from automation.admin.forms import (
     ActionForm,
@@ -136,6 +136,7 @@ class WorkflowAdmin(admin.ModelAdmin):
     autocomplete_fields = ["campaigns", "lists", "queues", "inbound_numbers", "email_templates"]
     readonly_fields = ["rate_limit", "loop_protection"]
     inlines = [EventConditionInline, ActionSetInline]
+    actions = [held.release_held, held.flush_held]
     tabs = [
         ("general", "General"),
         ("stop", "Stop & Safeguards"),
@@ -177,6 +178,7 @@ class WorkflowAdmin(admin.ModelAdmin):
                     "reenroll_after_days",
                     "skip_if_pending",
                     "perform_action_on",
+                    "flood_limit",
                     "rate_limit",
                     "loop_protection",
                 ],  # fmt: skip
@@ -238,6 +240,11 @@ class WorkflowAdmin(admin.ModelAdmin):
                 name="automation_workflow_reenable",
             ),
             path(
+                "<path:object_id>/held/<str:how>/",
+                wrap(held.held_view),
+                name="automation_workflow_held",
+            ),
+            path(
                 "<path:object_id>/dry-run/",
                 wrap(admin_views.dry_run_view),
                 name="automation_workflow_dry_run",
@@ -262,6 +269,7 @@ class WorkflowAdmin(admin.ModelAdmin):
                     Trigger.objects.filter(workflow=obj).order_by("-occurred_at")[:10]
                 ),
                 pending_count=admin_views.pending_count(entries),
+                held_count=held.held_counts([obj.pk]).get(obj.pk, 0),
                 can_flush=request.user.has_perm("automation.change_logentry"),
                 logs_url=reverse("admin:automation_logentry_changelist") + f"?workflow={obj.pk}",
                 triggers_url=reverse("admin:automation_trigger_changelist") + f"?workflow={obj.pk}",

@@ -5,6 +5,11 @@ endpoint's `secret` is write-only (the API shows `has_secret`); leave it out
 of an update to keep it, send "" to remove it. Bad values are 400s keyed by
 the path of the value (`headers.X-Api-Key`, `fields[1].to`).
 
+`GET endpoints/{id}/health/`: the circuit breaker's state, success rate and p95
+latency of the last 5 minutes, consecutive failures, last error, when it
+opened (SPEC C.5); `POST endpoints/{id}/pause/` and `/resume/` (change
+permission) switch it by hand.
+
 `POST endpoints/{id}/test/` {"lead": id, "adaptor": name or null, "send": false}
 answers with the exact request the endpoint would receive for that lead (and
 its latest call), secrets masked; with `"send": true` it is sent once and the
@@ -17,12 +22,14 @@ actions that use it, and one still in use cannot be deleted (409).
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import permissions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 
+from automation.constants import BreakerState
 from automation.document.schema import ConfigError
+from automation.execution import breaker
 from automation.execution.actions import integration, payloads, settings_check
 from automation.models import Adaptor, Endpoint
 from crm.validation import MAX_ID
@@ -52,6 +59,7 @@ class EndpointSerializer(serializers.ModelSerializer):
             "id", "name", "url", "method", "auth_query", "headers", "body_format",
             "response_format", "success_key", "success_value", "timeout_seconds",
             "max_attempts", "secret", "has_secret", "secret_headers", "active",
+            "breaker_failures", "breaker_probe_seconds",
         ]  # fmt: skip
         extra_kwargs = {
             "success_key": {
@@ -134,6 +142,23 @@ class AdaptorSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class EndpointHealthSerializer(serializers.Serializer):
+    """SPEC C.5: the endpoint's circuit breaker and its last 5 minutes."""
+
+    state = serializers.ChoiceField(choices=BreakerState.choices)
+    success_rate_5m = serializers.FloatField(
+        allow_null=True, help_text="Share of 2xx answers among the attempts of the last 5 minutes."
+    )
+    p95_ms_5m = serializers.IntegerField(
+        allow_null=True, help_text="95th percentile of the attempts' duration, last 5 minutes."
+    )
+    consecutive_failures = serializers.IntegerField(
+        help_text="Failed attempts (no answer, timeout, 5xx, 429) since its last answer."
+    )
+    last_error = serializers.CharField(allow_null=True)
+    opened_at = serializers.DateTimeField(allow_null=True)
+
+
 class EndpointTestSerializer(serializers.Serializer):
     lead = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     adaptor = serializers.CharField(required=False, allow_null=True, allow_blank=True)
@@ -191,6 +216,34 @@ class EndpointViewSet(NamedByActions, CRMViewSet):
         except ConfigError as exc:
             raise path_errors(exc) from None
         return Response(shown)
+
+    @extend_schema(responses=EndpointHealthSerializer)
+    @action(detail=True, methods=["get"])
+    def health(self, request, pk=None):
+        """The circuit breaker's state and the endpoint's last 5 minutes (SPEC C.5)."""
+        return Response(EndpointHealthSerializer(breaker.health(self.get_object())).data)
+
+    @extend_schema(request=None, responses=EndpointHealthSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def pause(self, request, pk=None):
+        """Stop sending to the endpoint (no probes either) until resumed."""
+        return self.switch(request, breaker.pause)
+
+    @extend_schema(request=None, responses=EndpointHealthSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def resume(self, request, pk=None):
+        """Close the breaker (paused or open): its waiting entries are due at once."""
+        return self.switch(request, breaker.resume)
+
+    def switch(self, request, change):
+        if not request.user.has_perm("automation.change_endpoint"):
+            return Response(
+                {"detail": "You may not pause or resume endpoints."},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        endpoint = self.get_object()
+        change(endpoint, user=request.user.get_username())
+        return Response(EndpointHealthSerializer(breaker.health(endpoint)).data)
 
 
 class AdaptorViewSet(NamedByActions, CRMViewSet):

@@ -48,6 +48,7 @@ class NotificationSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "workflow",
+            "endpoint",
             "created_at",
             "message",
             "chain",
@@ -63,6 +64,13 @@ class FlushSerializer(serializers.Serializer):
         required=False,
         max_length=100000,
     )
+
+
+class HeldSerializer(serializers.Serializer):
+    """What a Release or Flush of a flood hold did: one of the two keys."""
+
+    released = serializers.IntegerField(required=False)
+    flushed = serializers.IntegerField(required=False)
 
 
 class DryRunSerializer(serializers.Serializer):

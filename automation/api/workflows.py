@@ -17,12 +17,14 @@ from automation.api.filters import LogEntryFilter, NotificationFilter, TriggerFi
 from automation.api.serializers import (
     DryRunSerializer,
     FlushSerializer,
+    HeldSerializer,
     LogEntrySerializer,
     NotificationSerializer,
     TriggerSerializer,
 )
 from automation.document import analysis, document, dryrun
 from automation.document.schema import ConfigError
+from automation.engine import flood
 from automation.insight import stats as insight
 from automation.models import LogEntry, Notification, Trigger, Workflow
 from crm.permissions import ModelPermissions
@@ -172,6 +174,29 @@ class WorkflowViewSet(viewsets.ViewSet):
         workflow = self.get_workflow(pk)
         since, until, bucket = stats_api.parameters(request.query_params, timezone.now())
         return Response(insight.stats(workflow, since, until, bucket))
+
+    @extend_schema(request=None, responses=HeldSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def release(self, request, pk=None):
+        """Flood hold: the workflow's held entries become pending and run as scheduled."""
+        return self.settle(request, pk, flood.release)
+
+    @extend_schema(request=None, responses=HeldSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def flush(self, request, pk=None):
+        """Flood hold: the workflow's held entries become flushed (they never run)."""
+        return self.settle(request, pk, flood.flush)
+
+    def settle(self, request, pk, how):
+        if not request.user.has_perm("automation.change_logentry"):
+            return Response(
+                {"detail": "You may not release or flush held actions."},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        workflow = self.get_workflow(pk)
+        count = how(workflow.pk, user=request.user)
+        key = "released" if how is flood.release else "flushed"
+        return Response({key: count})
 
 
 class LogEntryViewSet(viewsets.ReadOnlyModelViewSet):

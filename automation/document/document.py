@@ -70,6 +70,7 @@ SETTINGS = Schema(
         "perform_action_on": Int(min=0, max=100, default=100),
         "reenrollment": Choice(Reenrollment, default=Reenrollment.ALWAYS),
         "reenroll_after_days": Int(min=1, max=3650, required=False, default=None),
+        "flood_limit": Int(min=1, max=1_000_000, default=1000),
         "events": Raw(required=False, default=[]),
         "action_sets": Raw(required=False, default=[]),
     }
@@ -352,7 +353,7 @@ def save(doc, instance=None):
     for name in (
         "name", "description", "active", "relation", "relation_mode", "all_campaigns",
         "stop_if", "stop_filter", "skip_if_pending", "perform_action_on", "reenrollment",
-        "reenroll_after_days",
+        "reenroll_after_days", "flood_limit",
     ):  # fmt: skip
         setattr(workflow, name, cleaned[name])
     schedule = cleaned["schedule"]
@@ -434,6 +435,7 @@ def export(workflow):
         "perform_action_on": workflow.perform_action_on,
         "reenrollment": workflow.reenrollment,
         "reenroll_after_days": workflow.reenroll_after_days,
+        "flood_limit": workflow.flood_limit,
         "events": [
             {"type": e.type, **({} if e.active else {"active": False}), **e.config}
             for e in workflow.events.all()

@@ -153,6 +153,25 @@ class CheckedModelForm:
     """A ModelForm mixin: after Django's own validation, the rules of the row's kind,
     each error next to its field."""
 
+    # Settings added after forms were first posted (SPEC C.5): left out or blank, a
+    # new row takes the model's default and an existing one keeps its value.
+    OPTIONAL_SETTINGS = ("flood_limit", "breaker_failures", "breaker_probe_seconds")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.OPTIONAL_SETTINGS:
+            if name in self.fields:
+                self.fields[name].required = False
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.OPTIONAL_SETTINGS:
+            if name in self.fields and cleaned.get(name) is None and name not in self._errors:
+                field = self.instance._meta.get_field(name)
+                current = getattr(self.instance, name, None) if self.instance.pk else None
+                cleaned[name] = current if current is not None else field.get_default()
+        return cleaned
+
     def _post_clean(self):
         super()._post_clean()
         for field, message in errors(self.instance).items():

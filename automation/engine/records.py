@@ -39,6 +39,7 @@ from automation.constants import (
     RATE_LIMIT_SECONDS,
     TriggerOutcome,
 )
+from automation.engine import flood
 from automation.models import LogEntry, Trigger
 
 TRIGGER_COLUMNS = (
@@ -99,6 +100,7 @@ def insert(cursor, model, columns, rows):
 
 def write(lead, occ, triggers, sets):
     """Store the triggers and entries of one occurrence; (entry id, handed off?) pairs."""
+    sets = flood.hold(triggers, sets, occ.occurred_at)  # past its flood_limit: held
     occurrence, chain, now = occ.describe(), list(occ.chain), occ.occurred_at
     rows = trigger_rows(triggers)
     with connection.cursor() as cursor:

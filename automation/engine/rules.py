@@ -135,6 +135,7 @@ class Rule:
     discriminator: tuple | None = None
     reenrollment: str = "always"
     reenroll_after_days: int | None = None
+    flood_limit: int = 1000  # SPEC C.5 flood hold (automation.engine.flood)
 
     @property
     def becomes(self):
@@ -386,6 +387,7 @@ def load_rules(workflows=None):
             discriminator=discriminator(conds),
             reenrollment=w.reenrollment,
             reenroll_after_days=w.reenroll_after_days,
+            flood_limit=w.flood_limit,
         )
         found.append(rule)
     return found, tokens

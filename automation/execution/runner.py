@@ -19,6 +19,12 @@ locked): skipped, cancelled, or deferred — still pending, attempts unchanged,
 due at the next opening — instead of running when it would not be allowed now. A worker killed mid-request leaves the entry
 running; when its lease runs out the dispatcher makes it pending again and it
 is sent again with the same idempotency key: at least once.
+
+An INTEGRATION entry also asks its endpoint's circuit breaker
+(automation.execution.breaker) after the guard: while the endpoint is open or
+paused it is deferred the same way (reason naming the endpoint) to the next
+probe. A workflow whose entries keep failing raises a notification
+(automation.execution.alerts).
 """
 
 import json
@@ -33,7 +39,7 @@ from automation.constants import ActionType, EntryState
 from automation.document.schema import ConfigError
 from automation.engine import gates, handoff
 from automation.engine.occurrences import caused_by
-from automation.execution import sendtime
+from automation.execution import alerts, breaker, sendtime
 from automation.execution.actions import EXECUTORS
 from automation.execution.actions.base import Result, Run
 from automation.models import Endpoint, LogEntry
@@ -67,7 +73,9 @@ def run_entries(entry_ids, now=None):
        timeout, and several in one task could outlast the task timeout.
     An entry whose run still raises is recorded failed, never left stuck.
     """
-    kinds = dict(LogEntry.objects.filter(pk__in=entry_ids).values_list("pk", "action_type"))
+    rows = LogEntry.objects.filter(pk__in=entry_ids).values_list("pk", "action_type", "workflow_id")
+    kinds = {pk: kind for pk, kind, _ in rows}
+    workflows = {pk: workflow_id for pk, _, workflow_id in rows}
     ids = [i for i in dict.fromkeys(entry_ids) if i in kinds]
     internal = [i for i in ids if getattr(EXECUTORS.get(kinds[i]), "internal", False)]
     states = {}
@@ -80,12 +88,19 @@ def run_entries(entry_ids, now=None):
                 states.update(guarded(run_internal_batch, entry_id, [entry_id], now))
     external = [i for i in ids if i not in internal]
     if len(external) > 1:
+        # Entries of an open or paused endpoint: deferred together, not a task each.
+        held_back = set(breaker.defer_blocked(external, now or timezone.now()))
+        external = [i for i in external if i not in held_back]
+    if len(external) > 1:
         for entry_id in external[1:]:
             handoff.enqueue([entry_id])
     for entry_id in external[:1]:
         states.update(
             guarded(run_external, entry_id, entry_id, EXECUTORS.get(kinds[entry_id]), now)
         )
+    failing = {workflows[pk] for pk, state in states.items() if state == EntryState.FAILED}
+    if failing:
+        alerts.failures(failing, now)
     return states
 
 
@@ -212,6 +227,10 @@ def run_external(entry_id, executor, now=None):
         )
         leads = {lead.pk: lead} if lead is not None else {}
         verdict = precheck(entry, lead, executor, now, guard_facts([entry], leads, now))
+        if verdict is None:
+            blocked = breaker.admit(entry, now)
+            if blocked is not None:
+                verdict = Result(EntryState.PENDING, blocked[0], retry_at=blocked[1])
         if verdict is not None:
             if not deferred(verdict):
                 entry.attempts += 1

@@ -5,12 +5,14 @@ log: Trigger (one per workflow whose conditions matched an occurrence, with its
 outcome), LogEntry (one per scheduled action: the pending-work queue and the log
 at once), Notification.
 integration: Endpoint/Adaptor (INTEGRATION targets and payload mappings).
+health: EndpointBreaker, EndpointAttempt (circuit breaker and recent attempts).
 guard: CallingRule, ContactPolicy (the send-time guard's settings).
 runtime: Heartbeat, RulesVersion (the processes and the rule index's token).
 rollups: Rollup, RollupSlice, RollupState (per-workflow hourly counts, automation.insight).
 """
 
 from automation.models.guard import CallingRule, Channel, ContactPolicy, OverBudget  # noqa: F401
+from automation.models.health import EndpointAttempt, EndpointBreaker  # noqa: F401
 from automation.models.integration import (  # noqa: F401
     Adaptor,
     BodyFormat,

@@ -107,6 +107,19 @@ class Endpoint(UsedByActions):
         "contains key, token, secret, password, auth or signature always are.",
     )
     active = models.BooleanField(default=True)
+    # The circuit breaker (SPEC C.5; its state lives in EndpointBreaker).
+    breaker_failures = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Consecutive failed attempts (no answer, timeout, 5xx, 429) that open the "
+        "circuit breaker: nothing is sent then but one probe at a time.",
+    )
+    breaker_probe_seconds = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1), MaxValueValidator(86400)],
+        help_text="While the breaker is open, one probe request every this many seconds; "
+        "a probe that succeeds closes it.",
+    )
 
 
 class Adaptor(UsedByActions):

@@ -80,6 +80,18 @@ class LogEntryQuerySet(models.QuerySet):
     def unexecuted(self):
         return self.filter(state=EntryState.PENDING)
 
+    def release(self, reason="released by an operator"):
+        """Held entries (flood hold) among these → pending, due as they were. Returns how many."""
+        return self.filter(state=EntryState.HELD).update(
+            state=EntryState.PENDING, reason=reason, lease_until=None
+        )
+
+    def flush_held(self, reason="flushed by an operator (flood hold)", now=None):
+        """Held entries among these → flushed. Returns how many."""
+        return self.filter(state=EntryState.HELD).update(
+            state=EntryState.FLUSHED, reason=reason, finished_at=now or timezone.now()
+        )
+
     def flush(self, reason="flushed by an operator", now=None):
         """Flush the pending entries among these. Returns (entries flushed, leads affected)."""
         pending = self.unexecuted()
@@ -198,6 +210,15 @@ class LogEntry(models.Model):
                 condition=Q(state="succeeded", action_type__in=sorted(OUTREACH_CHANNELS)),
                 name="entry_lead_contact_idx",
             ),
+            # Failure alerts (automation.execution.alerts): a workflow's entries failed in
+            # the last 10 minutes. Partial: failed entries are a small part of the log.
+            models.Index(
+                fields=["workflow", "finished_at"],
+                condition=Q(state="failed"),
+                name="entry_failed_idx",
+            ),
+            # Release / Flush of a flood hold: a workflow's held entries.
+            models.Index(fields=["workflow"], condition=Q(state="held"), name="entry_held_idx"),
         ]
 
     def __str__(self):
@@ -205,7 +226,13 @@ class LogEntry(models.Model):
 
 
 class Notification(models.Model):
-    """A conflict notification (loop-disabled workflow), shown until acknowledged."""
+    """A notification (loop-disabled workflow, open endpoint, flood hold, failures),
+    shown until acknowledged.
+
+    `dedup_key` makes a notification once-only where no conditional UPDATE
+    decides it (flood hold, failure alerts: automation.execution.alerts): a
+    second insert of the same key fails on the unique constraint.
+    """
 
     workflow = models.ForeignKey(
         Workflow, on_delete=models.CASCADE, related_name="notifications", null=True, blank=True
@@ -217,9 +244,50 @@ class Notification(models.Model):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    endpoint = models.ForeignKey(
+        "automation.Endpoint",
+        on_delete=models.SET_NULL,
+        related_name="notifications",
+        null=True,
+        blank=True,
+    )
+    dedup_key = models.CharField(max_length=100, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            # Flood hold and failure alerts: one notification per key (NULLs repeat freely).
+            models.UniqueConstraint(fields=["dedup_key"], name="notification_dedup_key_uniq"),
+        ]
 
     def __str__(self):
         return self.message[:80]
+
+    @classmethod
+    def notify(
+        cls, message, subject, *, workflow_id=None, endpoint_id=None, dedup_key=None, now=None
+    ):
+        """Store a notification and mail ADMIN_EMAILS when the transaction commits.
+
+        With a `dedup_key` already taken it stores and mails nothing and returns
+        None (the unique constraint decides, under concurrency too).
+        """
+        from django.core.mail import send_mail
+        from django.db import IntegrityError, transaction
+
+        try:
+            with transaction.atomic():
+                notification = cls.objects.create(
+                    message=message,
+                    workflow_id=workflow_id,
+                    endpoint_id=endpoint_id,
+                    dedup_key=dedup_key,
+                    created_at=now or timezone.now(),
+                )
+        except IntegrityError:
+            return None
+        if settings.ADMIN_EMAILS:
+            transaction.on_commit(
+                lambda: send_mail(subject, message, None, settings.ADMIN_EMAILS, fail_silently=True)
+            )
+        return notification

@@ -78,6 +78,12 @@ class Workflow(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(3650)],
         help_text="With 'once every N days': days after its last firing before a lead may again.",
     )
+    flood_limit = models.PositiveIntegerField(
+        default=1000,
+        validators=[MinValueValidator(1), MaxValueValidator(1_000_000)],
+        help_text="Flood hold: past this many triggers within 60 s, further entries are "
+        "stored 'held' until an operator releases or flushes them.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
     # A new token whenever what the rule index compiles of it changes (its

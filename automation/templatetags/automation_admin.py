@@ -22,7 +22,7 @@ def notifications_box(context):
     if not user.has_perm("automation.view_notification"):
         return {"notifications": []}
     unacknowledged = Notification.objects.filter(acknowledged_at__isnull=True)
-    notifications = list(unacknowledged.select_related("workflow")[: SHOWN + 1])
+    notifications = list(unacknowledged.select_related("workflow", "endpoint")[: SHOWN + 1])
     return {
         "notifications": notifications[:SHOWN],
         "more": len(notifications) > SHOWN,

@@ -182,6 +182,18 @@ def test_it_counts_entries_triggers_attempts_heartbeat_and_wedges(
     assert families["crm_wedged"].samples[0].value == 0
 
 
+def test_it_names_the_endpoints_whose_breaker_is_not_closed(client, db):
+    from automation.execution import breaker
+
+    down = Endpoint.objects.create(name="Down hook", url="https://down.example/hook")
+    Endpoint.objects.create(name="Fine hook", url="https://fine.example/hook")
+    breaker.pause(down)
+    families = scrape(client)
+    assert samples(families["crm_endpoint_breaker_open"]) == {
+        (("endpoint", "Down hook"), ("state", "paused")): 1
+    }
+
+
 def test_it_serves_the_default_registry_too(client, db):
     # Other modules register their own metrics there (e.g. unhandled exceptions).
     counter = Counter("crm_test_things", "A metric of another module.")

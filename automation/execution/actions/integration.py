@@ -53,7 +53,7 @@ from django.utils import timezone
 
 from automation.constants import ActionType, EntryState
 from automation.document.schema import ConfigError, Ref, Schema
-from automation.execution import retry
+from automation.execution import breaker, retry
 from automation.execution.actions.base import Executor, Result, Run
 
 # --- The request -------------------------------------------------------------------------
@@ -306,6 +306,8 @@ class Integration(Executor):
        entry's idempotency key.
     3. Send once; `judge` turns the outcome into succeeded, failed, or failed
        with a retry time (the runner puts the entry back to pending for then).
+    4. The attempt goes to the endpoint's circuit breaker (automation.execution.breaker),
+       which the runner consulted before claiming the entry (`breaker.admit`).
     """
 
     type = ActionType.INTEGRATION
@@ -338,13 +340,16 @@ class Integration(Executor):
         except ConfigError as exc:
             return Result.failed(f"invalid configuration: {exc}")
         outcome = send_request(endpoint, prepared)
-        return judge(
+        result = judge(
             endpoint,
             outcome,
             run.entry.attempts,
             run.now,
             {"endpoint": name, "adaptor": adaptor.name if adaptor is not None else None},
         )
+        error = "" if outcome.ok else prepared.masker.text(result.reason)
+        breaker.record(endpoint, outcome, run.now, error=error)
+        return result
 
     def masker(self, entry):
         """The masker of the entry's endpoint: its reason quotes what the endpoint answered."""
