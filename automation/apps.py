@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 
 
 class AutomationConfig(AppConfig):
@@ -8,6 +8,7 @@ class AutomationConfig(AppConfig):
 
     def ready(self):
         from automation import checks  # noqa: F401
+        from automation.engine.records import lock_for_deletion
         from automation.engine.rules import bump
         from automation.models import Action, ActionSet, EventCondition, Workflow
         from leads.models import List, Status
@@ -16,6 +17,7 @@ class AutomationConfig(AppConfig):
         for model in (Workflow, EventCondition, ActionSet, Action, Status, List):
             post_save.connect(bump, sender=model, dispatch_uid=f"rules-save-{model.__name__}")
             post_delete.connect(bump, sender=model, dispatch_uid=f"rules-delete-{model.__name__}")
+        pre_delete.connect(lock_for_deletion, sender=Workflow, dispatch_uid="workflow-lock")
         for attr in Workflow.RELATION_FIELDS.values():
             through = getattr(Workflow, attr).through
             m2m_changed.connect(bump, sender=through, dispatch_uid=f"rules-m2m-{attr}")

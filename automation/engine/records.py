@@ -40,7 +40,7 @@ from automation.constants import (
     TriggerOutcome,
 )
 from automation.engine import flood
-from automation.models import LogEntry, Trigger
+from automation.models import LogEntry, Trigger, Workflow
 
 TRIGGER_COLUMNS = (
     "workflow_id",
@@ -98,8 +98,48 @@ def insert(cursor, model, columns, rows):
     return [row[0] for row in cursor.fetchall()]
 
 
+def present(workflow_ids):
+    """The ids among `workflow_ids` of workflows that still exist, locked FOR KEY
+    SHARE on PostgreSQL until the save commits.
+
+    The rule index may be a second old, so a save can match a workflow deleted
+    since; its rows would fail the log's foreign keys at commit and take the
+    lead's save with them. Locked here, a workflow cannot go before this save
+    commits, and one being deleted (`lock_for_deletion` holds its row) is waited
+    for and then reads as gone. The constraints' own checks at commit take the
+    same lock, so this adds no contention. On SQLite the save already holds the
+    database's write lock.
+    """
+    ids = sorted(set(workflow_ids))
+    if not ids:
+        return set()
+    table = connection.ops.quote_name(Workflow._meta.db_table)
+    lock = " FOR KEY SHARE" if connection.features.has_select_for_update else ""
+    marks = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {table} WHERE id IN ({marks}){lock}", ids)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def lock_for_deletion(sender, instance, **kwargs):
+    """pre_delete of a workflow: lock its row, then delete its log.
+
+    Saves that matched it from a stale rule index either committed before the
+    lock (their rows are deleted here, although Django's collector gathered the
+    triggers earlier) or wait for this deletion and then leave it out
+    (`present`), so neither the save nor the deletion fails on the foreign keys.
+    """
+    Workflow.objects.select_for_update().filter(pk=instance.pk).exists()
+    LogEntry.objects.filter(workflow_id=instance.pk)._raw_delete(LogEntry.objects.db)
+    Trigger.objects.filter(workflow_id=instance.pk)._raw_delete(Trigger.objects.db)
+
+
 def write(lead, occ, triggers, sets):
     """Store the triggers and entries of one occurrence; (entry id, handed off?) pairs."""
+    alive = present(t[0] for t in triggers)
+    if len(alive) < len(triggers):
+        triggers = [t for t in triggers if t[0] in alive]
+        sets = [aset for aset in sets if aset["workflow_id"] in alive]
     sets = flood.hold(triggers, sets, occ.occurred_at)  # past its flood_limit: held
     occurrence, chain, now = occ.describe(), list(occ.chain), occ.occurred_at
     rows = trigger_rows(triggers)

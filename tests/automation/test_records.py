@@ -198,3 +198,69 @@ def test_deleting_a_workflow_deletes_its_triggers_and_entries(make_lead):
     assert not LogEntry.objects.filter(workflow_id=wf.pk).exists()
     assert not Trigger.objects.filter(workflow_id=wf.pk).exists()
     assert LogEntry.objects.filter(workflow=other).count() == 1
+
+
+def stale_index(monkeypatch):
+    """This process's rule index as it is now, kept although a workflow goes: what
+    another process holds for up to a second after a deletion."""
+    from automation.engine import rules
+
+    index = rules.current()
+    monkeypatch.setattr(rules, "current", lambda: index)
+
+
+def test_a_save_from_a_stale_rule_index_leaves_a_deleted_workflow_out(make_lead, monkeypatch):
+    """The log's foreign keys would refuse its rows at commit, and the lead's save with
+    them: the write leaves the workflow out instead."""
+    gone = make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
+    kept = make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
+    lead = make_lead()
+    stale_index(monkeypatch)
+    gone_id = gone.pk
+    gone.delete()
+    lead.first_name = "Grace"
+    lead.save()
+    connection.check_constraints()  # what the commit checks
+    assert not Trigger.objects.filter(workflow_id=gone_id).exists()
+    assert not LogEntry.objects.filter(workflow_id=gone_id).exists()
+    assert Trigger.objects.filter(workflow=kept, lead_id=lead.pk).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_save_waits_for_a_deletion_in_flight_and_then_leaves_it_out(make_lead, monkeypatch):
+    """A deletion holds the workflow's row until it commits; a save matching the
+    workflow meanwhile waits for it and then writes nothing for it. Neither fails."""
+    import threading
+
+    from django.db import transaction
+
+    gone = make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
+    kept = make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
+    lead = make_lead()
+    stale_index(monkeypatch)
+    deleting, release, order = threading.Event(), threading.Event(), []
+
+    def delete():
+        try:
+            with transaction.atomic():
+                Workflow.objects.get(pk=gone.pk).delete()
+                deleting.set()
+                release.wait(10)
+                order.append("deletion committed")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=delete)
+    thread.start()
+    assert deleting.wait(10)
+    threading.Timer(0.5, release.set).start()
+    with transaction.atomic():
+        lead.first_name = "Grace"
+        lead.save()  # waits on the workflow's row until the deletion commits
+        order.append("save written")
+    thread.join(10)
+    assert order == ["deletion committed", "save written"]
+    assert not Workflow.objects.filter(pk=gone.pk).exists()
+    assert not Trigger.objects.filter(workflow_id=gone.pk).exists()
+    assert Trigger.objects.filter(workflow=kept, lead_id=lead.pk).count() == 1
