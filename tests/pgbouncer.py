@@ -67,7 +67,12 @@ def running(host, port, user):
         for path in root.iterdir():
             shutil.chown(path, "postgres")
         command = ["runuser", "-u", "postgres", "--", *command]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Its output goes to a file, never to a pipe: PgBouncer logs every login to
+    # stderr too, and once a pipe nobody reads is full it blocks, and with it
+    # every connection of the run.
+    output = root / "output.log"
+    with output.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -78,7 +83,7 @@ def running(host, port, user):
                 if process.poll() is not None or time.monotonic() > deadline:
                     log = root / "pgbouncer.log"
                     raise RuntimeError(
-                        f"pgbouncer did not start: {process.stdout.read().decode()}"
+                        f"pgbouncer did not start: {output.read_text()}"
                         f"{log.read_text() if log.exists() else ''}"
                     ) from None
                 time.sleep(0.1)

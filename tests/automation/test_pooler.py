@@ -39,3 +39,20 @@ def test_it_runs_the_engine_through_pgbouncer_in_transaction_mode(make_lead):
     ours = [p for p in pools() if p["database"] == connection.settings_dict["NAME"]]
     assert [p["pool_mode"] for p in ours] == ["transaction"]
     assert int(ours[0]["cl_active"]) >= 1  # this very connection
+
+
+def test_the_pooler_keeps_serving_after_many_logins():
+    """PgBouncer logs every login; its output must never fill a pipe nobody reads
+    (it then blocked, and every connection of the run with it, after ~400 logins)."""
+    import psycopg
+
+    s = connection.settings_dict
+    for _ in range(1000):
+        with psycopg.connect(
+            host=s["HOST"], port=s["PORT"], user="postgres", dbname=s["NAME"], connect_timeout=10
+        ) as conn:
+            pass
+    with psycopg.connect(
+        host=s["HOST"], port=s["PORT"], user="postgres", dbname=s["NAME"], connect_timeout=10
+    ) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
