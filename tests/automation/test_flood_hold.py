@@ -131,6 +131,32 @@ def test_a_warm_save_under_the_limit_reads_the_count_at_most_once_a_second(
         flood.fired_in_window = original
 
 
+def test_a_busy_workflow_reads_the_count_at_most_ten_times_a_second(fire):
+    """Above half its limit a workflow is not counted again on every fire (a range
+    scan of up to `flood_limit` rows per busy workflow on every save), yet one
+    process's own flood is still held exactly at the limit."""
+    workflow = make_workflow(ON_SAVE, flood_limit=10)
+    fire(6)  # past half the limit
+    counted = []
+    original = flood.fired_in_window
+
+    def counting(*args):
+        counted.append(args)
+        return original(*args)
+
+    flood.fired_in_window = counting
+    try:
+        fire(3, NOW + timedelta(milliseconds=50))
+        assert counted == []  # within RECHECK_NEAR of the last count
+        fire(1, NOW + timedelta(milliseconds=200))
+        assert len(counted) == 1
+        fire(3, NOW + timedelta(milliseconds=250))  # the 11th reaches the limit: counted
+        assert len(counted) == 2
+    finally:
+        flood.fired_in_window = original
+    assert [e.state for e in entries(workflow)] == ["pending"] * 10 + ["held"] * 3
+
+
 # --- Release and Flush: API ------------------------------------------------------------
 
 
