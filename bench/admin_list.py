@@ -20,6 +20,9 @@ SECTION = "## 6b. Admin log list at scale"
 
 def main():
     os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/crm_bench_scale")
+    # The test client speaks plain HTTP: with HTTPS on (the default without
+    # DEBUG) every request would be a 301 to https://.
+    os.environ.setdefault("HTTPS", "False")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
     sys.path.insert(0, str(ROOT))
     import django

@@ -45,7 +45,12 @@ def add_triggers(conn, n):
         cursor.execute("SELECT count(*) FROM leads_lead")
         (leads,) = cursor.fetchone()
         now = have["generated_at"]
-        cursor.execute("TRUNCATE automation_trigger")
+        # The generated entries reference no trigger (scale.py), so the triggers can
+        # be replaced: TRUNCATE checks only that the referencing table is empty of
+        # references, which it cannot tell; DELETE with the FK triggers off does.
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute("DELETE FROM automation_trigger")
+        cursor.execute("SET session_replication_role = DEFAULT")
         exprs = {
             "workflow_id": f"1 + (g % {scale.WORKFLOWS})",
             "lead_id": f"(1 + ((g::bigint * 7919) % {leads}))",

@@ -107,6 +107,9 @@ def setup_database(opts):
     # Redis runs give their subprocesses REDIS_URL themselves.
     os.environ.pop("REDIS_URL", None)
     os.environ.pop("Q_SYNC", None)
+    # The test client speaks plain HTTP: with HTTPS on (the default without
+    # DEBUG) every request would be a 301 to https://.
+    os.environ.setdefault("HTTPS", "False")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
     name = world.database_name(url)
     if not url.startswith(("postgres://", "postgresql://")):
