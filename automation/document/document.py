@@ -444,6 +444,11 @@ def validate_actions(items, set_path, owned=None, seen=None):
 def save(doc, instance=None):
     """Create a workflow from a document, or update `instance` in place (automation.document.store).
     Returns the Workflow."""
+    if instance is not None:
+        # Edits of one workflow one at a time: each validates its ids against
+        # what the previous one left.
+        list(Workflow.objects.select_for_update().filter(pk=instance.pk).values_list("pk"))
+        instance.refresh_from_db()
     cleaned = validate(doc, instance)
     workflow = instance or Workflow()
     store.write(workflow, cleaned)
