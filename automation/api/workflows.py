@@ -69,7 +69,7 @@ class WorkflowViewSet(viewsets.ViewSet):
     def represent(self, workflow):
         return {
             "id": workflow.pk,
-            **document.export(workflow),
+            **document.export(workflow, ids=True),
             "disabled_reason": workflow.disabled_reason,
         }
 
@@ -113,7 +113,9 @@ class WorkflowViewSet(viewsets.ViewSet):
         workflow = self.get_workflow(pk)
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": ["the document must be a JSON object"]})
-        merged = {**document.export(workflow), **request.data}
+        # Only the keys sent change: the rest is the stored document, ids included,
+        # so its events and actions are left as they are (SPEC C.2).
+        merged = {**document.export(workflow, ids=True), **request.data}
         try:
             workflow = document.save(merged, workflow)
         except ConfigError as exc:

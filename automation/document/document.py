@@ -17,7 +17,7 @@ from automation.constants import (
     StopIf,
     Window,
 )
-from automation.document import analysis
+from automation.document import analysis, store
 from automation.document.schema import (
     Bool,
     Choice,
@@ -32,7 +32,7 @@ from automation.document.schema import (
 )
 from automation.engine import events, timing
 from automation.execution import actions
-from automation.models import Action, ActionSet, EventCondition, Workflow
+from automation.models import Workflow
 from crm.validation import json_problems
 
 # How many of each a document may hold (positions are small integers; a
@@ -96,6 +96,18 @@ DELAY = Schema(
 )
 
 
+# Keys a GET shows that a document does not set (SPEC C.2): accepted when they
+# equal the stored value (a GET → PUT round trip) and ignored; any other value
+# is a 400. A new workflow has none yet: there they are ignored.
+READ_ONLY = {
+    "id": lambda workflow: workflow.pk,
+    "disabled_reason": lambda workflow: workflow.disabled_reason,
+}
+
+# What an `id` of each kind of document item names.
+ITEM_NOUNS = {"events": "event", "action_sets": "action set", "actions": "action"}
+
+
 def expect_list(value, path, limit=None):
     if not isinstance(value, list):
         raise ConfigError.at(path, f"must be a list, not {shown(value)}")
@@ -109,17 +121,22 @@ def validate(doc, instance=None):
 
     1. The document as JSON: an object, nested within crm.validation's depth
        limit, no NUL or lone surrogate in any key or string (checked before
-       any value is looked up in the database).
-    2. The settings, every one (all bad ones reported together).
+       any value is looked up in the database, so these alone are reported).
+    2. The settings, every one (all bad ones reported together), and the
+       read-only keys (READ_ONLY).
     3. What depends on them — name, relation objects, stop filter, schedule,
-       events, action sets — as far as the valid settings allow.
+       events, action sets, the ids of their items (store.owned) — each as far
+       as the valid settings allow.
+    4. The analysis (automation.document.analysis) of the events that passed:
+       conditions that could never match together.
+    Every stage runs on what the earlier ones let through: one document's
+    errors all come back at once.
     """
     if not isinstance(doc, dict):
         raise ConfigError.at("", "the workflow document must be a JSON object")
     problems = json_problems(doc)
     if problems:
         raise ConfigError(problems)
-    errors = {}
 
     def collect(fn, *args):
         try:
@@ -128,7 +145,15 @@ def validate(doc, instance=None):
             errors.update(exc.errors)
             return None
 
-    cleaned, errors = SETTINGS.clean_fields({k: v for k, v in doc.items() if k != "id"}, "")
+    cleaned, errors = SETTINGS.clean_fields(
+        {k: v for k, v in doc.items() if k not in READ_ONLY}, ""
+    )
+    for key, current in READ_ONLY.items():
+        if instance is not None and key in doc and not store.same(doc[key], current(instance)):
+            errors[key] = (
+                f"is read-only (it is {shown(current(instance))}): leave it out or unchanged"
+            )
+    owned = store.owned(instance)
     if "name" in cleaned:
         name_taken = Workflow.objects.filter(name=cleaned["name"])
         if instance is not None:
@@ -137,6 +162,8 @@ def validate(doc, instance=None):
             errors["name"] = f"a workflow named {cleaned['name']!r} exists already"
     if "relation" in cleaned:
         cleaned["relation_objects"] = collect(validate_objects, cleaned) or []
+    else:  # which objects is unknown, but not what a key looks like
+        collect(object_keys, cleaned["relation_objects"], "a natural key")
     cleaned["stop_filter"] = collect(validate_stop_filter, cleaned["stop_filter"])
     if (
         cleaned.get("stop_if") == StopIf.LEAD_FILTER
@@ -150,28 +177,59 @@ def validate(doc, instance=None):
             errors["reenroll_after_days"] = "is required with reenrollment once_per_days"
     elif reenrollment is not None and after_days is not None:
         errors["reenroll_after_days"] = "only with reenrollment once_per_days"
-    cleaned["schedule"] = collect(validate_schedule, cleaned["schedule"])
-    cleaned["events"] = collect(validate_events, cleaned["events"])
-    if cleaned["events"] and "relation" in cleaned and "all_campaigns" in cleaned:
-        errors.update(
-            analysis.impossible_conditions(
-                [
-                    (join("events", i), e["type"], e["config"])
-                    for i, e in enumerate(cleaned["events"])
-                    if e["active"]
-                ],
-                cleaned["relation"],
-                cleaned["all_campaigns"],
-            )
+    schedule, schedule_errors = validate_schedule(cleaned["schedule"])
+    errors.update(schedule_errors)
+    cleaned["schedule"] = schedule
+    events_, event_errors = validate_events(cleaned["events"], owned)
+    errors.update(event_errors)
+    cleaned["events"] = list(events_.values())
+    # Conditions that cannot match together cannot once more are added: the
+    # events that passed are analysed even when others did not.
+    scope = cleaned.get("relation") if "all_campaigns" in cleaned else None
+    errors.update(
+        analysis.impossible_conditions(
+            [
+                (join("events", i), e["type"], e["config"])
+                for i, e in events_.items()
+                if e["active"]
+            ],
+            scope,
+            cleaned.get("all_campaigns", False),
         )
+    )
+    # A schedule whose days are wrong still has a window the action sets must meet.
+    timing_schedule = {
+        "enabled": schedule.get("enabled", False) and "window" in schedule,
+        "window": schedule.get("window", Window.H24),
+    }
     cleaned["action_sets"] = collect(
-        validate_action_sets,
-        cleaned["action_sets"],
-        cleaned["schedule"] or {"enabled": False, "window": Window.H24},
+        validate_action_sets, cleaned["action_sets"], timing_schedule, owned
     )
     if errors:
         raise ConfigError(errors)
     return cleaned
+
+
+def item_id(item, kind, owned, seen, path, errors):
+    """The `id` of a document item: None for a new row, else the id of one of this
+    workflow's rows of that kind (each named once). A bad one is added to `errors`."""
+    value = item.get("id")
+    if value is None:
+        return None
+    noun = ITEM_NOUNS[kind]
+    if isinstance(value, bool) or not isinstance(value, int):
+        message = f"must be the id of one of this workflow's {noun}s (leave it out for a new one), not {shown(value)}"
+    elif value not in owned[kind]:
+        message = (
+            f"no {noun} with id {value} in this workflow (leave the id out to add a new {noun})"
+        )
+    elif value in seen:
+        message = f"{noun} {value} is listed twice (also at {seen[value]})"
+    else:
+        seen[value] = path
+        return value
+    errors[join(path, "id")] = message
+    return None
 
 
 def validate_stop_filter(items):
@@ -179,13 +237,26 @@ def validate_stop_filter(items):
     return events.validate_filter(items, "stop_filter")
 
 
+def object_keys(values, key):
+    """The relation objects' keys: a list of strings (every bad one at once)."""
+    expect_list(values, "relation_objects", LIMITS["relation_objects"])
+    errors = {
+        join("relation_objects", i): f"must be {key} (a string), not {shown(value)}"
+        for i, value in enumerate(values)
+        if not isinstance(value, str)
+    }
+    if errors:
+        raise ConfigError(errors)
+    return values
+
+
 def validate_objects(cleaned):
     from django.apps import apps
 
+    model_path, key = RELATION_KEYS[cleaned["relation"]]
     values = expect_list(
         cleaned["relation_objects"], "relation_objects", LIMITS["relation_objects"]
     )
-    model_path, key = RELATION_KEYS[cleaned["relation"]]
     model = apps.get_model(model_path)
     found = {}
     for obj in model.objects.filter(**{f"{key}__in": [v for v in values if isinstance(v, str)]}):
@@ -204,38 +275,49 @@ def validate_objects(cleaned):
 
 
 def validate_schedule(schedule):
-    cleaned = SCHEDULE.validate(schedule, "schedule")
-    days = cleaned["days"]
-    if not isinstance(days, list) or any(
-        isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 6 for d in days
-    ):
-        raise ConfigError.at("schedule.days", "must be a list of 0 (Monday) … 6 (Sunday)")
-    cleaned["days"] = sorted(set(days))
-    return cleaned
+    """(cleaned, errors): the valid part of the schedule is cleaned even when the rest is not."""
+    cleaned, errors = SCHEDULE.clean_fields(schedule, "schedule")
+    if "days" in cleaned:
+        days = cleaned["days"]
+        if not isinstance(days, list) or any(
+            isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= 6 for d in days
+        ):
+            errors["schedule.days"] = "must be a list of 0 (Monday) … 6 (Sunday)"
+        else:
+            cleaned["days"] = sorted(set(days))
+    return cleaned, errors
 
 
-def validate_events(items):
-    expect_list(items, "events", LIMITS["events"])
-    cleaned, errors = [], {}
+def validate_events(items, owned=None):
+    """({index: cleaned event} of the valid ones, {path: message} of the others)."""
+    owned = owned or store.owned(None)
+    try:
+        expect_list(items, "events", LIMITS["events"])
+    except ConfigError as exc:
+        return {}, exc.errors
+    cleaned, errors, seen = {}, {}, {}
     for i, item in enumerate(items):
         path = join("events", i)
         if not isinstance(item, dict):
             errors[path] = f"must be an object with a type, not {shown(item)}"
             continue
-        config = {k: v for k, v in item.items() if k not in ("type", "active")}
+        item_errors = {}
+        pk = item_id(item, "events", owned, seen, path, item_errors)
+        config = {k: v for k, v in item.items() if k not in ("type", "active", "id")}
         active = item.get("active", True)
         if not isinstance(active, bool):
-            errors[join(path, "active")] = "must be true or false"
+            item_errors[join(path, "active")] = "must be true or false"
         try:
             config = events.validate(item.get("type"), config, path)
-            cleaned.append({"type": item["type"], "active": active, "config": config})
         except ConfigError as exc:
-            errors.update(exc.errors)
+            item_errors.update(exc.errors)
             if hint := wrong_type_hint(item.get("type"), config, path, exc.errors):
-                errors[join(path, "type")] = hint
-    if errors:
-        raise ConfigError(errors)
-    return cleaned
+                item_errors[join(path, "type")] = hint
+        if item_errors:
+            errors.update(item_errors)
+        else:
+            cleaned[i] = {"id": pk, "type": item["type"], "active": active, "config": config}
+    return cleaned, errors
 
 
 def wrong_type_hint(event_type, config, path, errors):
@@ -266,9 +348,10 @@ def wrong_type_hint(event_type, config, path, errors):
     )
 
 
-def validate_action_sets(items, schedule):
+def validate_action_sets(items, schedule, owned=None):
+    owned = owned or store.owned(None)
     expect_list(items, "action_sets", LIMITS["action_sets"])
-    cleaned, errors = [], {}
+    cleaned, errors, seen = [], {}, {"action_sets": {}, "actions": {}}
 
     def collect(fn, *args):
         try:
@@ -282,24 +365,28 @@ def validate_action_sets(items, schedule):
         if not isinstance(item, dict):
             errors[path] = f"must be an object, not {shown(item)}"
             continue
-        unknown = set(item) - {"delay", "window", "actions"}
+        unknown = set(item) - {"id", "delay", "window", "actions"}
         for key in sorted(unknown):
             errors[join(path, key)] = "unknown key"
+        before = len(errors)
+        pk = item_id(item, "action_sets", owned, seen["action_sets"], path, errors)
         # Delay, window and actions each reported, whatever the others hold.
         delay = collect(validate_delay, item.get("delay") or {}, join(path, "delay"))
         window = collect(validate_window, item.get("window", Window.H24), schedule, path)
-        actions_ = collect(validate_actions, item.get("actions"), path)
-        if None not in (delay, window, actions_):
-            cleaned.append({"delay": delay, "window": window, "actions": actions_})
+        actions_ = collect(validate_actions, item.get("actions"), path, owned, seen["actions"])
+        if len(errors) == before and None not in (delay, window, actions_):
+            cleaned.append({"id": pk, "delay": delay, "window": window, "actions": actions_})
     if errors:
         raise ConfigError(errors)
     return cleaned
 
 
 def validate_delay(delay, path):
-    delay = DELAY.validate(delay, path)
-    if delay["mode"] == DelayMode.LEAD_FIELD and not delay["field"]:
-        raise ConfigError.at(join(path, "field"), "name the lead date field")
+    delay, errors = DELAY.clean_fields(delay, path)
+    if delay.get("mode") == DelayMode.LEAD_FIELD and not delay.get("field"):
+        errors.setdefault(join(path, "field"), "name the lead date field")
+    if errors:
+        raise ConfigError(errors)
     return delay
 
 
@@ -313,10 +400,11 @@ def validate_window(window, schedule, path):
     return window
 
 
-ACTION_KEYS = {"type", "active", "skip_if_live_call", "config"}
+ACTION_KEYS = {"id", "type", "active", "skip_if_live_call", "config"}
 
 
-def validate_actions(items, set_path):
+def validate_actions(items, set_path, owned=None, seen=None):
+    owned, seen = owned or store.owned(None), {} if seen is None else seen
     path = join(set_path, "actions")
     expect_list(items if items is not None else [], path, LIMITS["actions"])
     cleaned, errors = [], {}
@@ -327,6 +415,13 @@ def validate_actions(items, set_path):
             continue
         for key in sorted(set(item) - ACTION_KEYS):
             errors[join(item_path, key)] = "unknown key"
+        pk = item_id(item, "actions", owned, seen, item_path, errors)
+        if pk is not None and item.get("type") != owned["actions"][pk]:
+            # Its entries were scheduled as that type: they cannot run as another.
+            errors[join(item_path, "type")] = (
+                f"an action's type cannot change (action {pk} is {owned['actions'][pk]}): "
+                "leave its id out to replace it with a new action"
+            )
         flags = {}
         for flag, default in (("active", True), ("skip_if_live_call", False)):
             value = item.get(flag, default)
@@ -337,7 +432,7 @@ def validate_actions(items, set_path):
             config = actions.validate(
                 item.get("type"), item.get("config") or {}, join(item_path, "config")
             )
-            cleaned.append({"type": item["type"], "config": config, **flags})
+            cleaned.append({"id": pk, "type": item["type"], "config": config, **flags})
         except ConfigError as exc:
             errors.update(exc.errors)
     if errors:
@@ -347,61 +442,16 @@ def validate_actions(items, set_path):
 
 @transaction.atomic
 def save(doc, instance=None):
-    """Create or replace a workflow from a document. Returns the Workflow."""
+    """Create a workflow from a document, or update `instance` in place (automation.document.store).
+    Returns the Workflow."""
+    if instance is not None:
+        # Edits of one workflow one at a time: each validates its ids against
+        # what the previous one left.
+        list(Workflow.objects.select_for_update().filter(pk=instance.pk).values_list("pk"))
+        instance.refresh_from_db()
     cleaned = validate(doc, instance)
     workflow = instance or Workflow()
-    for name in (
-        "name", "description", "active", "relation", "relation_mode", "all_campaigns",
-        "stop_if", "stop_filter", "skip_if_pending", "perform_action_on", "reenrollment",
-        "reenroll_after_days", "flood_limit",
-    ):  # fmt: skip
-        setattr(workflow, name, cleaned[name])
-    schedule = cleaned["schedule"]
-    workflow.schedule_enabled = schedule["enabled"]
-    workflow.schedule_window = schedule["window"]
-    workflow.schedule_days = schedule["days"]
-    if workflow.active:
-        workflow.disabled_reason = ""
-    workflow.save()
-    for relation, attr in Workflow.RELATION_FIELDS.items():
-        objects = cleaned["relation_objects"] if relation == workflow.relation else []
-        getattr(workflow, attr).set(objects)
-    workflow.events.all().delete()
-    EventCondition.objects.bulk_create(
-        EventCondition(
-            workflow=workflow, type=e["type"], config=e["config"], active=e["active"], position=i
-        )
-        for i, e in enumerate(cleaned["events"])
-    )
-    workflow.action_sets.all().delete()
-    for i, aset in enumerate(cleaned["action_sets"]):
-        delay = aset["delay"]
-        action_set = ActionSet.objects.create(
-            workflow=workflow,
-            position=i,
-            delay_mode=delay["mode"],
-            delay_days=delay["days"],
-            delay_hours=delay["hours"],
-            delay_minutes=delay["minutes"],
-            delay_field=delay["field"],
-            delay_direction=delay["direction"],
-            window=aset["window"],
-        )
-        Action.objects.bulk_create(
-            Action(
-                action_set=action_set,
-                type=a["type"],
-                config=a["config"],
-                active=a["active"],
-                skip_if_live_call=a["skip_if_live_call"],
-                position=j,
-            )
-            for j, a in enumerate(aset["actions"])
-        )
-    # bulk_create sends no signals: make sure every process reloads its rules.
-    from automation.engine import rules
-
-    rules.bump(workflow_ids=[workflow.pk])
+    store.write(workflow, cleaned)
     return workflow
 
 
@@ -413,8 +463,14 @@ def exportable(workflows):
     return workflows.prefetch_related(*EXPORT_PREFETCH)
 
 
-def export(workflow):
-    """The document of a workflow (natural keys everywhere)."""
+def export(workflow, ids=False):
+    """The document of a workflow (natural keys everywhere). `ids`: each event,
+    action set and action with its `id`, as the API shows it (SPEC C.2); without
+    them (export/import), the document is the same in any installation."""
+
+    def with_id(row, item):
+        return {"id": row.pk, **item} if ids else item
+
     _, key = RELATION_KEYS[workflow.relation]
     doc = {
         "name": workflow.name,
@@ -437,33 +493,39 @@ def export(workflow):
         "reenroll_after_days": workflow.reenroll_after_days,
         "flood_limit": workflow.flood_limit,
         "events": [
-            {"type": e.type, **({} if e.active else {"active": False}), **e.config}
+            with_id(e, {"type": e.type, **({} if e.active else {"active": False}), **e.config})
             for e in workflow.events.all()
         ],
         "action_sets": [
-            {
-                "delay": {
-                    "mode": s.delay_mode,
-                    "days": s.delay_days,
-                    "hours": s.delay_hours,
-                    "minutes": s.delay_minutes,
-                    **(
-                        {"field": s.delay_field, "direction": s.delay_direction}
-                        if s.delay_field
-                        else {}
-                    ),
+            with_id(
+                s,
+                {
+                    "delay": {
+                        "mode": s.delay_mode,
+                        "days": s.delay_days,
+                        "hours": s.delay_hours,
+                        "minutes": s.delay_minutes,
+                        **(
+                            {"field": s.delay_field, "direction": s.delay_direction}
+                            if s.delay_field
+                            else {}
+                        ),
+                    },
+                    "window": s.window,
+                    "actions": [
+                        with_id(
+                            a,
+                            {
+                                "type": a.type,
+                                "active": a.active,
+                                "skip_if_live_call": a.skip_if_live_call,
+                                "config": a.config,
+                            },
+                        )
+                        for a in s.actions.all()
+                    ],
                 },
-                "window": s.window,
-                "actions": [
-                    {
-                        "type": a.type,
-                        "active": a.active,
-                        "skip_if_live_call": a.skip_if_live_call,
-                        "config": a.config,
-                    }
-                    for a in s.actions.all()
-                ],
-            }
+            )
             for s in workflow.action_sets.all()
         ],
     }

@@ -32,7 +32,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.utils import timezone
 
 from automation.constants import (
     ActionType,
@@ -105,11 +104,7 @@ def cancel_stopped(index, occ, lead, before=None, now=None):
     workflow_ids = set(pending.values_list("workflow_id", flat=True).distinct()) & set(reasons)
     cancelled = 0
     for workflow_id in workflow_ids:
-        cancelled += pending.filter(workflow_id=workflow_id).update(
-            state=EntryState.CANCELLED,
-            reason=reasons[workflow_id],
-            finished_at=now or timezone.now(),
-        )
+        cancelled += pending.filter(workflow_id=workflow_id).cancel(reasons[workflow_id], now)
     return cancelled
 
 

@@ -92,6 +92,15 @@ class LogEntryQuerySet(models.QuerySet):
             state=EntryState.FLUSHED, reason=reason, finished_at=now or timezone.now()
         )
 
+    def cancel(self, reason, now=None, states=(EntryState.PENDING,)):
+        """Pending entries among these (or those in `states`) → cancelled. Returns how many."""
+        return self.filter(state__in=states).update(
+            state=EntryState.CANCELLED,
+            reason=reason,
+            finished_at=now or timezone.now(),
+            lease_until=None,
+        )
+
     def flush(self, reason="flushed by an operator", now=None):
         """Flush the pending entries among these. Returns (entries flushed, leads affected)."""
         pending = self.unexecuted()

@@ -76,8 +76,31 @@ def test_it_reads_back_the_same_document(api, doc):
     got = api.get(f"/api/v1/workflows/{created['id']}/").json()
     for key in ("name", "relation_objects", "stop_if", "schedule", "perform_action_on"):
         assert got[key] == doc[key]
-    assert got["events"][0] == {"type": "DISPOSITION", "values": ["SALE"]}
-    assert got["action_sets"][0]["actions"][1]["config"] == {"list": "Solar CA"}
+    workflow = Workflow.objects.get()
+    event = workflow.events.first()
+    assert got["events"][0] == {"id": event.pk, "type": "DISPOSITION", "values": ["SALE"]}
+    action_set = workflow.action_sets.get()
+    assert got["action_sets"][0]["id"] == action_set.pk
+    move = action_set.actions.get(type="MOVE")
+    assert got["action_sets"][0]["actions"][1] == {
+        "id": move.pk,
+        "type": "MOVE",
+        "active": True,
+        "skip_if_live_call": False,
+        "config": {"list": "Solar CA"},
+    }
+
+
+def test_the_appendix_a_document_round_trips_unchanged(api, doc):
+    doc["stop_filter"] = [{"field": "state", "operator": "equals", "value": "NV"}]
+    doc["stop_if"] = "lead_filter"
+    created = api.post("/api/v1/workflows/", doc, format="json").json()
+    got = api.get(f"/api/v1/workflows/{created['id']}/").json()
+    modified_at = Workflow.objects.get().modified_at
+    response = api.put(f"/api/v1/workflows/{created['id']}/", got, format="json")
+    assert response.status_code == 200, response.json()
+    assert Workflow.objects.get().modified_at == modified_at
+    assert api.get(f"/api/v1/workflows/{created['id']}/").json() == got
 
 
 def test_it_exports_and_imports_by_natural_keys(api, doc):
