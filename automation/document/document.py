@@ -446,8 +446,11 @@ def save(doc, instance=None):
     Returns the Workflow."""
     if instance is not None:
         # Edits of one workflow one at a time: each validates its ids against
-        # what the previous one left.
-        list(Workflow.objects.select_for_update().filter(pk=instance.pk).values_list("pk"))
+        # what the previous one left. FOR NO KEY UPDATE: lead saves firing the
+        # workflow meanwhile (their FOR KEY SHARE, records.present) do not wait.
+        list(
+            Workflow.objects.select_for_update(no_key=True).filter(pk=instance.pk).values_list("pk")
+        )
         instance.refresh_from_db()
     cleaned = validate(doc, instance)
     workflow = instance or Workflow()
