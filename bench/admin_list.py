@@ -29,6 +29,11 @@ def main():
 
     django.setup()
     from django.contrib.auth.models import User
+    from django.core.management import call_command
+
+    # The admin's pages name their static files through the manifest (DEBUG off),
+    # as `make run` has them collected.
+    call_command("collectstatic", interactive=False, verbosity=0)
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
