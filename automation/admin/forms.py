@@ -459,6 +459,12 @@ class WorkflowForm(CheckedModelForm, forms.ModelForm):
 
 
 class ActionSetForm(CheckedModelForm, forms.ModelForm):
+    def has_changed(self):
+        # A new set at its defaults ("Immediately / 24hr") is still a set the
+        # user added (the workflow page shows no empty extra rows): an
+        # unchanged extra form would be dropped while the page says "changed".
+        return self.instance.pk is None or super().has_changed()
+
     class Meta:
         model = ActionSet
         fields = [
