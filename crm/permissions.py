@@ -13,3 +13,20 @@ class ModelPermissions(permissions.DjangoModelPermissions):
         "GET": ["%(app_label)s.view_%(model_name)s"],
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
     }
+
+
+def requires(*perms):
+    """A permission class for one action: logged in and holding every one of `perms`.
+
+    For actions whose HTTP method says nothing about what they do (POST
+    `flush/` changes log entries, it adds none): the same permission the
+    admin checks for the same thing, e.g. `requires("automation.change_logentry")`.
+    """
+
+    class Requires(permissions.BasePermission):
+        def has_permission(self, request, view):
+            user = request.user
+            return bool(user and user.is_authenticated and user.has_perms(perms))
+
+    Requires.__name__ = Requires.__qualname__ = f"Requires({', '.join(perms)})"
+    return Requires

@@ -26,7 +26,7 @@ from automation.constants import (
 )
 from automation.document import analysis
 from automation.document.rows import CheckedModelForm
-from automation.document.schema import ConfigError, MultiChoice, RefList
+from automation.document.schema import MISSING, ConfigError, MultiChoice, RefList
 from automation.engine import events
 from automation.execution import actions
 from automation.models import Action, ActionSet, EventCondition, Workflow
@@ -52,12 +52,34 @@ def field_names_datalist():
     return format_html('<datalist id="{}">{}</datalist>', DATALIST_ID, options)
 
 
+BLANK_CHOICE = ("", "---------")
+
+
+def start_blank(form_field, default):
+    """A single-choice select that starts blank, or at the schema's default.
+
+    Without a blank first option a browser submits the first choice of a
+    select nobody touched ("A – Answering machine" as the new status), so a
+    required choice left alone would be silently made. Blank, it reaches the
+    schema as absent: "is required" next to the field, or the default.
+    """
+    choices = form_field.choices  # a callable's stay lazy: objects are read per render
+
+    def with_blank():
+        return [BLANK_CHOICE, *(choice for choice in choices if choice[0] != "")]
+
+    form_field.choices = with_blank
+    if default is not MISSING:
+        form_field.initial = default
+
+
 def schema_form_fields(registry):
     """Every type's schema fields as optional form fields named `<TYPE>__<name>`.
 
     They are all optional for the browser: only the chosen type's count, and
     its Schema (not the form) says which are required, so a hidden field of
-    another type never blocks a save.
+    another type never blocks a save. Every single-choice select starts blank
+    (or at its default): see `start_blank`.
     """
     fields = {}
     for code, spec in registry.items():
@@ -65,6 +87,10 @@ def schema_form_fields(registry):
             form_field = field.form_field(name)
             schema_required = form_field.required
             form_field.required = False
+            if isinstance(form_field, forms.ChoiceField) and not isinstance(
+                form_field, forms.MultipleChoiceField
+            ):
+                start_blank(form_field, field.default)
             if isinstance(field, MultiChoice) and not isinstance(field, RefList):
                 form_field.widget = forms.CheckboxSelectMultiple(choices=form_field.choices)
             elif isinstance(field, RefList):
@@ -433,6 +459,12 @@ class WorkflowForm(CheckedModelForm, forms.ModelForm):
 
 
 class ActionSetForm(CheckedModelForm, forms.ModelForm):
+    def has_changed(self):
+        # A new set at its defaults ("Immediately / 24hr") is still a set the
+        # user added (the workflow page shows no empty extra rows): an
+        # unchanged extra form would be dropped while the page says "changed".
+        return self.instance.pk is None or super().has_changed()
+
     class Meta:
         model = ActionSet
         fields = [

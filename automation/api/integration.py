@@ -22,7 +22,7 @@ actions that use it, and one still in use cannot be deleted (409).
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
@@ -32,6 +32,7 @@ from automation.document.schema import ConfigError
 from automation.execution import breaker
 from automation.execution.actions import integration, payloads, settings_check
 from automation.models import Adaptor, Endpoint
+from crm.permissions import requires
 from crm.validation import MAX_ID
 from leads.api import Conflict, CRMViewSet
 from leads.models import Lead
@@ -190,6 +191,10 @@ class NamedByActions:
         instance.delete()
 
 
+# Pausing or resuming an endpoint changes it (the admin's buttons need the same).
+SWITCH = requires("automation.change_endpoint")
+
+
 class EndpointViewSet(NamedByActions, CRMViewSet):
     queryset = Endpoint.objects.order_by("name")
     serializer_class = EndpointSerializer
@@ -197,12 +202,23 @@ class EndpointViewSet(NamedByActions, CRMViewSet):
     ordering_fields = ["id", "name"]
 
     @extend_schema(request=EndpointTestSerializer, responses=OpenApiTypes.OBJECT)
-    @action(detail=True, methods=["post"])
+    @action(
+        detail=True, methods=["post"], permission_classes=[requires("automation.view_endpoint")]
+    )
     def test(self, request, pk=None):
-        """The exact request for a lead (its latest call); with send=true, sent once."""
+        """The exact request for a lead (its latest call); with send=true, sent once.
+
+        As in the admin: showing it needs the view permission, sending it the change one."""
         endpoint = self.get_object()
         params = EndpointTestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        if params.validated_data["send"] and not request.user.has_perm(
+            "automation.change_endpoint"
+        ):
+            return Response(
+                {"detail": "You may not send test requests to endpoints."},
+                status=status.HTTP_403_FORBIDDEN,
+            )
         lead = lead_or_400(params.validated_data["lead"])
         adaptor = None
         if name := params.validated_data.get("adaptor"):
@@ -224,23 +240,18 @@ class EndpointViewSet(NamedByActions, CRMViewSet):
         return Response(EndpointHealthSerializer(breaker.health(self.get_object())).data)
 
     @extend_schema(request=None, responses=EndpointHealthSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    @action(detail=True, methods=["post"], permission_classes=[SWITCH])
     def pause(self, request, pk=None):
         """Stop sending to the endpoint (no probes either) until resumed."""
         return self.switch(request, breaker.pause)
 
     @extend_schema(request=None, responses=EndpointHealthSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    @action(detail=True, methods=["post"], permission_classes=[SWITCH])
     def resume(self, request, pk=None):
         """Close the breaker (paused or open): its waiting entries are due at once."""
         return self.switch(request, breaker.resume)
 
     def switch(self, request, change):
-        if not request.user.has_perm("automation.change_endpoint"):
-            return Response(
-                {"detail": "You may not pause or resume endpoints."},
-                status=status.HTTP_403_FORBIDDEN,
-            )
         endpoint = self.get_object()
         change(endpoint, user=request.user.get_username())
         return Response(EndpointHealthSerializer(breaker.health(endpoint)).data)
@@ -252,7 +263,7 @@ class AdaptorViewSet(NamedByActions, CRMViewSet):
     ordering_fields = ["id", "name"]
 
     @extend_schema(request=AdaptorTestSerializer, responses=OpenApiTypes.OBJECT)
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=[requires("automation.view_adaptor")])
     def test(self, request, pk=None):
         """The payload this adaptor builds for a lead (and its latest call)."""
         adaptor = self.get_object()

@@ -4,7 +4,7 @@ from django.db import transaction
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -27,7 +27,7 @@ from automation.document.schema import ConfigError
 from automation.engine import flood
 from automation.insight import stats as insight
 from automation.models import LogEntry, Notification, Trigger, Workflow
-from crm.permissions import ModelPermissions
+from crm.permissions import ModelPermissions, requires
 from crm.rest import DateCursorPagination, LimitOffsetPagination
 from crm.validation import Invalid, parse_id
 from leads.models import Lead
@@ -38,6 +38,10 @@ def config_error(exc):
     return ValidationError(
         {path or "non_field_errors": [message] for path, message in exc.errors.items()}
     )
+
+
+# Flush, release and "run now" change log entries: the admin's permission for them.
+SETTLE = requires("automation.change_logentry")
 
 
 class NewestFirst(DateCursorPagination):
@@ -53,8 +57,8 @@ class TriggersNewestFirst(NewestFirst):
 class WorkflowViewSet(viewsets.ViewSet):
     """Workflows as one nested JSON document (create, read, update, delete, export, import)."""
 
-    queryset = Workflow.objects.all()  # for DjangoModelPermissions
-    permission_classes = [permissions.DjangoModelPermissions]
+    queryset = Workflow.objects.all()  # for ModelPermissions (reading needs view_workflow)
+    permission_classes = [ModelPermissions]
 
     def get_workflow(self, pk):
         """The workflow of the URL's id; 404 for anything that is not an id of one."""
@@ -138,7 +142,12 @@ class WorkflowViewSet(viewsets.ViewSet):
         )
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
-    @action(detail=False, methods=["post"], url_path="import")
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        permission_classes=[requires("automation.add_workflow", "automation.change_workflow")],
+    )
     def import_(self, request):
         """Create or update (by name) the workflows of an export. All or nothing."""
         try:
@@ -148,7 +157,13 @@ class WorkflowViewSet(viewsets.ViewSet):
         return Response({"imported": [self.saved(w) for w in saved]})
 
     @extend_schema(request=DryRunSerializer, responses=OpenApiTypes.OBJECT)
-    @action(detail=True, methods=["post"], url_path="dry-run")
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="dry-run",
+        # Stores nothing: a read, as on the admin's dry-run page.
+        permission_classes=[requires("automation.view_workflow")],
+    )
     def dry_run(self, request, pk=None):
         """What would this workflow do to this lead now? Nothing is stored or sent."""
         workflow = self.get_workflow(pk)
@@ -166,7 +181,7 @@ class WorkflowViewSet(viewsets.ViewSet):
         return Response(report)
 
     @extend_schema(parameters=stats_api.PARAMETERS, responses=stats_api.StatsSerializer)
-    @action(detail=True, methods=["get"], permission_classes=[ModelPermissions])
+    @action(detail=True, methods=["get"])
     def stats(self, request, pk=None):
         """What the workflow did over [since, until): triggers by outcome, per-action
         states and lateness, a series per bucket, top failure reasons (SPEC C.5).
@@ -178,23 +193,18 @@ class WorkflowViewSet(viewsets.ViewSet):
         return Response(insight.stats(workflow, since, until, bucket))
 
     @extend_schema(request=None, responses=HeldSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    @action(detail=True, methods=["post"], permission_classes=[SETTLE])
     def release(self, request, pk=None):
         """Flood hold: the workflow's held entries become pending and run as scheduled."""
         return self.settle(request, pk, flood.release)
 
     @extend_schema(request=None, responses=HeldSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    @action(detail=True, methods=["post"], permission_classes=[SETTLE])
     def flush(self, request, pk=None):
         """Flood hold: the workflow's held entries become flushed (they never run)."""
         return self.settle(request, pk, flood.flush)
 
     def settle(self, request, pk, how):
-        if not request.user.has_perm("automation.change_logentry"):
-            return Response(
-                {"detail": "You may not release or flush held actions."},
-                status=status.HTTP_403_FORBIDDEN,
-            )
         workflow = self.get_workflow(pk)
         count = how(workflow.pk, user=request.user)
         key = "released" if how is flood.release else "flushed"
@@ -211,13 +221,9 @@ class LogEntryViewSet(viewsets.ReadOnlyModelViewSet):
     ordering_fields = ["created_at", "due_at"]
 
     @extend_schema(request=FlushSerializer, responses=OpenApiTypes.OBJECT)
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], permission_classes=[SETTLE])
     def flush(self, request):
         """Flush pending entries, by `ids` or by the same filters as the list. Only pending ones."""
-        if not request.user.has_perm("automation.change_logentry"):
-            return Response(
-                {"detail": "You may not flush actions."}, status=status.HTTP_403_FORBIDDEN
-            )
         body = FlushSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         entries = LogEntry.objects.all()
@@ -256,10 +262,12 @@ class NotificationViewSet(
     filterset_class = NotificationFilter
 
     @extend_schema(request=None, responses=NotificationSerializer)
-    @action(detail=True, methods=["post"])
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[requires("automation.change_notification")],  # as in the admin
+    )
     def acknowledge(self, request, pk=None):
-        if not request.user.has_perm("automation.change_notification"):
-            return Response({"detail": "You may not acknowledge notifications."}, status=403)
         from django.utils import timezone
 
         notification = self.get_object()
@@ -273,7 +281,8 @@ class NotificationViewSet(
 class ConstantsView(APIView):
     """Event types, action types, operators and windows, with their descriptions."""
 
-    permission_classes = [permissions.IsAuthenticated]
+    # What workflow documents are made of: read with the workflows.
+    permission_classes = [requires("automation.view_workflow")]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):

@@ -5,12 +5,10 @@ workflow = make_workflow()         # Disposition = SALE → set of STATUS → FO
 entry = make_entry(lead, workflow, state="pending")
 """
 
-import importlib
 import itertools
 from datetime import timedelta
 
 import pytest
-from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
@@ -26,6 +24,7 @@ from automation.models import (
     Trigger,
     Workflow,
 )
+from crm import groups as crm_groups
 
 _numbers = itertools.count(1)
 
@@ -39,9 +38,8 @@ def fresh_rules(db):
 
 @pytest.fixture
 def groups(db):
-    """The groups of the data migration (re-run: a flushed database loses them)."""
-    migration = importlib.import_module("automation.migrations.0002_operator_viewer_groups")
-    migration.create_groups(django_apps)
+    """The viewer and operator groups (synced again: a flushed database loses them)."""
+    crm_groups.sync()
     return {g.name: g for g in Group.objects.all()}
 
 

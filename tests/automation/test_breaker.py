@@ -256,11 +256,9 @@ def user_in(groups):
 
 @pytest.fixture
 def groups(db):
-    import importlib
+    from crm import groups
 
-    from django.apps import apps
-
-    importlib.import_module("automation.migrations.0002_operator_viewer_groups").create_groups(apps)
+    groups.sync()
 
 
 def test_the_health_endpoint_answers_the_spec_shape(endpoint, integrations, http_server, user_in):

@@ -162,11 +162,9 @@ def test_a_busy_workflow_reads_the_count_at_most_ten_times_a_second(fire):
 
 @pytest.fixture
 def groups(db):
-    import importlib
+    from crm import groups
 
-    from django.apps import apps
-
-    importlib.import_module("automation.migrations.0002_operator_viewer_groups").create_groups(apps)
+    groups.sync()
     from django.contrib.auth.models import Group
 
     return {g.name: g for g in Group.objects.all()}
