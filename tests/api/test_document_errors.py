@@ -7,23 +7,7 @@ runs on what the earlier ones let through, so one answer names them all.
 
 import copy
 
-import pytest
-
-from automation.engine import rules
 from automation.models import Workflow
-from tests.api.test_workflow_documents import DOC
-
-
-@pytest.fixture(autouse=True)
-def fresh_rules():
-    rules.invalidate()
-    yield
-    rules.invalidate()
-
-
-@pytest.fixture
-def doc(campaign, lead_list, statuses):
-    return copy.deepcopy(DOC)
 
 
 def rejected(api, doc):

@@ -7,7 +7,6 @@ from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from automation.engine import rules
 from automation.models import (
     Action,
     ActionSet,
@@ -18,13 +17,6 @@ from automation.models import (
     Workflow,
 )
 from leads.models import Call
-
-
-@pytest.fixture(autouse=True)
-def fresh_rules():
-    rules.invalidate()
-    yield
-    rules.invalidate()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from automation.constants import EntryState
-from automation.engine import rules
 from automation.models import (
     Action,
     ActionSet,
@@ -22,13 +21,6 @@ from automation.models import (
 from leads.models import DncEntry
 
 TEXAS = {"name": "Texas", "state": "tx", "hours": {"6": ["12:00", "21:00"], "0": None}}
-
-
-@pytest.fixture(autouse=True)
-def fresh_rules():
-    rules.invalidate()
-    yield
-    rules.invalidate()
 
 
 def client_in(group_name):

@@ -1,11 +1,8 @@
 """The workflow document of SPEC Appendix A through /api/v1/workflows/."""
 
-import copy
-
 import pytest
 from rest_framework.test import APIClient
 
-from automation.engine import rules
 from automation.models import Action, LogEntry, Trigger, Workflow
 from leads.models import Call
 
@@ -43,18 +40,6 @@ DOC = {
         }
     ],
 }
-
-
-@pytest.fixture(autouse=True)
-def fresh_rules():
-    rules.invalidate()
-    yield
-    rules.invalidate()
-
-
-@pytest.fixture
-def doc(campaign, lead_list, statuses):
-    return copy.deepcopy(DOC)
 
 
 def test_it_creates_a_workflow_from_the_document(api, doc):

@@ -15,7 +15,6 @@ import copy
 import itertools
 from datetime import timedelta
 
-import pytest
 from django.db import transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -146,13 +145,6 @@ class World:
             field = config["field"].removeprefix("custom.")
             assert leads[entry.lead_id].custom_fields[field] == config["value"]
         self.ran += len(entries)
-
-
-@pytest.fixture(autouse=True)
-def fresh_rules():
-    rules.invalidate()
-    yield
-    rules.invalidate()
 
 
 def test_no_pending_entry_ever_ends_skipped_for_a_deleted_action(

@@ -13,7 +13,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from automation.engine import rules
 from automation.execution import runner
 from automation.models import Action, ActionSet, EventCondition, LogEntry, Workflow
 from leads.models import Call
@@ -34,13 +33,6 @@ DOC = {
         }
     ],
 }
-
-
-@pytest.fixture(autouse=True)
-def fresh_rules():
-    rules.invalidate()
-    yield
-    rules.invalidate()
 
 
 @pytest.fixture

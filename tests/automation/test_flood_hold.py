@@ -109,51 +109,42 @@ def test_it_notifies_once_per_flood_and_mails_the_admins(
     assert Notification.objects.filter(workflow=workflow).count() == 2
 
 
-def test_a_warm_save_under_the_limit_reads_the_count_at_most_once_a_second(
-    fire, django_assert_max_num_queries
-):
-    make_workflow(ON_SAVE, flood_limit=100)
-    fire(1)
-    counted = []
-    original = flood.fired_in_window
+@pytest.fixture
+def counted(monkeypatch):
+    """The counts of a workflow's fires read from the database, as they happen."""
+    reads, original = [], flood.fired_in_window
 
     def counting(*args):
-        counted.append(args)
+        reads.append(args)
         return original(*args)
 
-    flood.fired_in_window = counting
-    try:
-        fire(10, NOW + timedelta(milliseconds=500))
-        assert counted == []  # far below half the limit: this process's own count
-        fire(1, NOW + timedelta(seconds=2))
-        assert len(counted) == 1
-    finally:
-        flood.fired_in_window = original
+    monkeypatch.setattr(flood, "fired_in_window", counting)
+    return reads
 
 
-def test_a_busy_workflow_reads_the_count_at_most_ten_times_a_second(fire):
+def test_a_warm_save_under_the_limit_reads_the_count_at_most_once_a_second(fire, counted):
+    make_workflow(ON_SAVE, flood_limit=100)
+    fire(1)
+    counted.clear()
+    fire(10, NOW + timedelta(milliseconds=500))
+    assert counted == []  # far below half the limit: this process's own count
+    fire(1, NOW + timedelta(seconds=2))
+    assert len(counted) == 1
+
+
+def test_a_busy_workflow_reads_the_count_at_most_ten_times_a_second(fire, counted):
     """Above half its limit a workflow is not counted again on every fire (a range
     scan of up to `flood_limit` rows per busy workflow on every save), yet one
     process's own flood is still held exactly at the limit."""
     workflow = make_workflow(ON_SAVE, flood_limit=10)
     fire(6)  # past half the limit
-    counted = []
-    original = flood.fired_in_window
-
-    def counting(*args):
-        counted.append(args)
-        return original(*args)
-
-    flood.fired_in_window = counting
-    try:
-        fire(3, NOW + timedelta(milliseconds=50))
-        assert counted == []  # within RECHECK_NEAR of the last count
-        fire(1, NOW + timedelta(milliseconds=200))
-        assert len(counted) == 1
-        fire(3, NOW + timedelta(milliseconds=250))  # the 11th reaches the limit: counted
-        assert len(counted) == 2
-    finally:
-        flood.fired_in_window = original
+    counted.clear()
+    fire(3, NOW + timedelta(milliseconds=50))
+    assert counted == []  # within RECHECK_NEAR of the last count
+    fire(1, NOW + timedelta(milliseconds=200))
+    assert len(counted) == 1
+    fire(3, NOW + timedelta(milliseconds=250))  # the 11th reaches the limit: counted
+    assert len(counted) == 2
     assert [e.state for e in entries(workflow)] == ["pending"] * 10 + ["held"] * 3
 
 
