@@ -90,7 +90,8 @@ def api_routes(patterns=None, prefix=""):
 
 def methods_of(callback):
     if getattr(callback, "actions", None):  # a viewset's route: method → action
-        return set(callback.actions)
+        # DRF adds `head` to this dict at the route's first request: HEAD is GET's.
+        return set(callback.actions) - {"head"}
     return {m for m in METHODS if hasattr(callback.cls, m)}
 
 
