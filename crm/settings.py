@@ -180,6 +180,11 @@ DEMO_RECEIVER = envbool("DEMO_RECEIVER", "False")
 LIVE_CALL_MAX_AGE = envint("LIVE_CALL_MAX_AGE", "14400")
 if LIVE_CALL_MAX_AGE <= 0:
     raise ImproperlyConfigured(f"LIVE_CALL_MAX_AGE must be > 0 seconds, not {LIVE_CALL_MAX_AGE}")
+# The occurrence journal (SPEC C.6: what a backtest replays) keeps this many days
+# (pruned daily); 0 turns it off: nothing is written.
+JOURNAL_DAYS = envint("JOURNAL_DAYS", "30")
+if JOURNAL_DAYS < 0:
+    raise ImproperlyConfigured(f"JOURNAL_DAYS must be >= 0 days, not {JOURNAL_DAYS}")
 SMS_PROVIDER_URL = os.getenv("SMS_PROVIDER_URL", "")
 VB_PROVIDER_URL = os.getenv("VB_PROVIDER_URL", "")
 

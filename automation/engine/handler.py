@@ -3,8 +3,9 @@
 `handle(occ, lead)` runs inside the transaction that changed the lead, so
 what it writes commits or rolls back with that change. Steps:
 
-1. Take this process's compiled rule index (automation.engine.rules); nothing to do
-   without active workflows.
+1. Append the occurrence to the journal (automation.engine.journal: what a
+   backtest replays). Take this process's compiled rule index
+   (automation.engine.rules); nothing more to do without active workflows.
 2. Stop Workflow If: when the lead (as saved now) meets a workflow's stop
    condition, cancel that workflow's pending entries for the lead.
 3. Candidates: rules filed under one of the occurrence's facts and the
@@ -42,7 +43,7 @@ from automation.constants import (
     StopIf,
     TriggerOutcome,
 )
-from automation.engine import gates, handoff, records, rules, timing
+from automation.engine import gates, handoff, journal, records, rules, timing
 from automation.engine.occurrences import field_value, jsonable
 
 log = logging.getLogger(__name__)
@@ -55,26 +56,36 @@ HANDOFF_LEASE = timedelta(seconds=30)
 def handle(occ, lead):
     """Evaluate every workflow in scope against one occurrence. Returns the new entries' ids."""
     index = rules.current()
+    journal.append(occ, lead)
     if not index.rules:
         return []
     before = None  # made when needed: most saves match nothing and stop nothing
     if occ.lead_action in ("create", "save") and index.stoppers:
         before = previous_state(lead, occ)
         cancel_stopped(index, occ, lead, before)
-    candidates, scope = index.candidates(occ, lead)
-    if before is None and any(r.becomes for r in candidates):
-        before = previous_state(lead, occ)
-    matched = [
-        r for r in candidates if r.in_scope(scope) is not False and r.matches(occ, lead, before)
-    ]
+    matched, before = match(index, occ, lead, before)
     if not matched:
         return []
     return fire(index, matched, occ, lead, before or previous_state(lead, occ))
 
 
-def previous_state(lead, occ):
+def match(index, occ, lead, before=None, previous=None):
+    """Step 3: the rules of `index` whose scope and conditions the occurrence meets,
+    and the lead before it (made by `previous`, default previous_state, when a
+    "becomes" condition needs it; else `before` as given)."""
+    candidates, scope = index.candidates(occ, lead)
+    if before is None and any(r.becomes for r in candidates):
+        before = (previous or previous_state)(lead, occ)
+    matched = [
+        r for r in candidates if r.in_scope(scope) is not False and r.matches(occ, lead, before)
+    ]
+    return matched, before
+
+
+def previous_state(lead, occ, loaded=None):
     """The lead as it was before this occurrence (the stop-if entry gate and
     "becomes" conditions read it); the lead itself when the occurrence changed nothing.
+    `loaded`: attname -> the value before (default: as the lead was loaded).
 
     A save that itself brings the lead to a stop status (a SALE disposition on a
     "stop if final status" workflow — SPEC Appendix A's own example) still
@@ -82,24 +93,30 @@ def previous_state(lead, occ):
     """
     if occ.lead_action != "save" or not occ.changed_fields:
         return lead
+    loaded = loaded or lead.loaded_value
     before = copy.copy(lead)
     for name in occ.changed_fields:
         attname = lead._meta.get_field(name).attname
-        setattr(before, attname, lead.loaded_value(attname))
+        setattr(before, attname, loaded(attname))
     return before
+
+
+def stopping(index, occ, lead, before):
+    """The rules of `index` whose stop condition this occurrence has just met."""
+    if before is None or before is lead:
+        return []  # nothing changed: the lead cannot have just reached a stop state
+    flags = index.status_flags
+    return [r for r in index.stoppers if gates.just_stopped(r, lead, before, flags, occ.call)]
 
 
 def cancel_stopped(index, occ, lead, before=None, now=None):
     """Cancel pending entries of workflows whose stop condition the lead has just met."""
-    if before is None or before is lead:
-        return 0  # nothing changed: the lead cannot have just reached a stop state
-    flags = index.status_flags
-    stopping = [r for r in index.stoppers if gates.just_stopped(r, lead, before, flags, occ.call)]
-    if not stopping:
+    stopped = stopping(index, occ, lead, before)
+    if not stopped:
         return 0
     from automation.models import LogEntry
 
-    reasons = {r.id: f"{gates.stop_label(r.stop_if)} matched" for r in stopping}
+    reasons = {r.id: f"{gates.stop_label(r.stop_if)} matched" for r in stopped}
     pending = LogEntry.objects.filter(lead_id=lead.pk, state=EntryState.PENDING)
     workflow_ids = set(pending.values_list("workflow_id", flat=True).distinct()) & set(reasons)
     cancelled = 0
@@ -125,33 +142,64 @@ def email_scope(rule, lead):
     return sent if rule.relation_mode == "within" else not sent
 
 
-def fire(index, matched, occ, lead, before=None):
-    """Gate each matched rule, then write its trigger and (if fired) its entries."""
-    from automation.models import LogEntry
+class Reads:
+    """What the gates read about a lead beyond the occurrence, from the database (the
+    log): the engine's. A backtest (automation.insight.backtest) reads the same
+    from its simulation instead, through the same `decide`."""
 
-    now = occ.occurred_at
-    if any(r.relation == Relation.EMAIL_TEMPLATE and not r.all_campaigns for r in matched):
-        matched = [
-            r
-            for r in matched
-            if r.relation != Relation.EMAIL_TEMPLATE or r.all_campaigns or email_scope(r, lead)
-        ]
-    ids = [r.id for r in matched]
-    pending = set()
-    if any(r.skip_if_pending for r in matched):
-        pending = set(
+    def in_email_scope(self, rule, lead):
+        return email_scope(rule, lead)
+
+    def pending(self, lead_id, workflow_ids):
+        """The workflows among `workflow_ids` with unexecuted entries for the lead."""
+        from automation.models import LogEntry
+
+        return set(
             LogEntry.objects.filter(
-                lead_id=lead.pk,
-                workflow_id__in=ids,
+                lead_id=lead_id,
+                workflow_id__in=workflow_ids,
                 state__in=(EntryState.PENDING, EntryState.RUNNING),
             )
             .values_list("workflow_id", flat=True)
             .distinct()
         )
-    recent = records.fired_recently(lead.pk, ids, now)
+
+    def fired_recently(self, lead_id, workflow_ids, now):
+        return records.fired_recently(lead_id, workflow_ids, now)
+
+    def enrolled(self, lead_id, workflow_ids):
+        return records.enrolled(lead_id, workflow_ids)
+
+    def loop_window_count(self, workflow_id, now):
+        return records.loop_window_count(workflow_id, now)
+
+
+DATABASE = Reads()
+
+
+def decide(index, matched, occ, lead, before, reads):
+    """Gates 4-9 for each matched rule (email-template scope first): [(rule, Verdict)].
+
+    Every count the gates read is fetched through `reads`, once for all
+    matched workflows; the loop count only for an iteration that passed gates 4-8.
+    """
+    now = occ.occurred_at
+    if any(r.relation == Relation.EMAIL_TEMPLATE and not r.all_campaigns for r in matched):
+        matched = [
+            r
+            for r in matched
+            if r.relation != Relation.EMAIL_TEMPLATE
+            or r.all_campaigns
+            or reads.in_email_scope(r, lead)
+        ]
+    ids = [r.id for r in matched]
+    pending = set()
+    if any(r.skip_if_pending for r in matched):
+        pending = reads.pending(lead.pk, ids)
+    recent = reads.fired_recently(lead.pk, ids, now)
     once = [r.id for r in matched if r.reenrollment != Reenrollment.ALWAYS]
-    enrolled = records.enrolled(lead.pk, once) if once else {}
-    triggers, sets, due_times = [], [], {}
+    enrolled = reads.enrolled(lead.pk, once) if once else {}
+    verdicts = []
     for rule in matched:
         snapshot = gates.Snapshot(
             rule=rule,
@@ -165,8 +213,17 @@ def fire(index, matched, occ, lead, before=None):
         )
         verdict = gates.admit(snapshot)
         if verdict.outcome == TriggerOutcome.FIRED and gates.needs_loop_count(rule, occ):
-            window = records.loop_window_count(rule.id, now)
+            window = reads.loop_window_count(rule.id, now)
             verdict = gates.admit(replace(snapshot, window_iterations=window))
+        verdicts.append((rule, verdict))
+    return verdicts
+
+
+def fire(index, matched, occ, lead, before=None):
+    """Gate each matched rule, then write its trigger and (if fired) its entries."""
+    now = occ.occurred_at
+    triggers, sets, due_times = [], [], {}
+    for rule, verdict in decide(index, matched, occ, lead, before, DATABASE):
         if verdict.outcome == TriggerOutcome.LOOP_DISABLED:
             disable_looping(rule, occ, verdict.reason)
         triggers.append((rule.id, verdict.outcome, verdict.reason, gates.iteration(rule, occ)))

@@ -74,6 +74,22 @@ class Occurrence:
     callback_id: int | None = None
     hopper_entry_id: int | None = None
     chain: tuple = ()
+    # An occurrence meant for one workflow only (a bulk enrollment's): the
+    # journal keeps it for that workflow's replays alone.
+    workflow_id: int | None = None
+
+    @property
+    def kind(self):
+        """Its OccurrenceKind (a call's lead save is a call), as the journal files it."""
+        if self.call is not None:
+            return "call"
+        if self.lead_action:
+            return self.lead_action
+        if self.callback_id:
+            return "callback"
+        if self.hopper_entry_id:
+            return "hopper_expired"
+        return "enroll" if self.workflow_id is not None else "other"
 
     @property
     def status_changed(self):

@@ -27,3 +27,17 @@ def fold_rollups():
     from automation.insight import rollups
 
     return rollups.fold()
+
+
+def prune_journal():
+    """The django-q2 schedule "Prune occurrence journal" (daily): keep JOURNAL_DAYS days."""
+    from automation.engine import journal
+
+    return journal.prune()
+
+
+def run_backtest(backtest_id):
+    """The django-q2 task of one backtest (automation.insight.backtest.run)."""
+    from automation.insight import backtest
+
+    backtest.run(backtest_id)

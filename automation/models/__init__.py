@@ -8,6 +8,7 @@ integration: Endpoint/Adaptor (INTEGRATION targets and payload mappings).
 health: EndpointBreaker, EndpointAttempt (circuit breaker and recent attempts).
 guard: CallingRule, ContactPolicy (the send-time guard's settings).
 runtime: Heartbeat, RulesVersion (the processes and the rule index's token).
+journal: JournalEntry (every occurrence, for replay), Backtest (a replay's result).
 rollups: Rollup, RollupSlice, RollupState (per-workflow hourly counts, automation.insight).
 """
 
@@ -21,6 +22,7 @@ from automation.models.integration import (  # noqa: F401
     ResponseFormat,
     UsedByActions,
 )
+from automation.models.journal import Backtest, BacktestStatus, JournalEntry  # noqa: F401
 from automation.models.log import LogEntry, LogEntryQuerySet, Notification, Trigger  # noqa: F401
 from automation.models.rollups import (  # noqa: F401
     Rollup,

@@ -1,0 +1,168 @@
+"""The occurrence journal (SPEC C.6): what a backtest replays.
+
+The engine (automation.engine.handler.handle) appends every occurrence it
+evaluates, in the transaction of the change, so the journal holds exactly
+what the engine saw: one lean row (automation.models.JournalEntry) of
+
+- when, the lead, the kind (Occurrence.kind);
+- `facts`: the occurrence's fields that are set (what occurrence conditions,
+  scope and loop protection read);
+- `values`: the lead's values as the occurrence left them, every concrete
+  field that differs from the field's default (what state conditions, stop
+  filters, scope and due times read; a left-out one is its default);
+- `before`: for a save, the changed fields' values before it (what
+  "becomes" conditions and the stop-if entry gate read).
+
+It is written with one plain INSERT through Django's cursor (the same way
+automation.engine.records writes triggers), and not at all when JOURNAL_DAYS
+is 0. `prune` keeps JOURNAL_DAYS days (a django-q2 schedule, daily).
+
+`replayed(row)` turns a row back into (Occurrence, Lead, before-getter) for
+the engine's own matching and gates (automation.insight.backtest).
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import DateField
+from django.utils import timezone
+
+from automation.engine.occurrences import Occurrence, jsonable
+
+COLUMNS = ("occurred_at", "lead_id", "kind", "facts", "values", "before", "workflow_id")
+FACTS = (
+    "lead_action", "status_from", "status_to", "changed_fields", "call", "disposition",
+    "previous_disposition", "redisposition", "callback_id", "hopper_entry_id", "chain",
+)  # fmt: skip
+
+_lead = {}  # built once: the Lead's fields as the journal stores them
+
+
+def lead_fields():
+    """{"fields": [(attname, default)], "attnames": {name: attname}, "dates": {attname: parse}}."""
+    if not _lead:
+        from leads.models import Lead
+
+        concrete = [f for f in Lead._meta.concrete_fields if not f.primary_key]
+        _lead["fields"] = [(f.attname, jsonable(f.get_default())) for f in concrete]
+        _lead["attnames"] = {f.name: f.attname for f in concrete}
+        _lead["dates"] = {f.attname: f.to_python for f in concrete if isinstance(f, DateField)}
+        _lead["model"] = Lead
+    return _lead
+
+
+def facts_of(occ):
+    """The occurrence's fields that are set, as JSON."""
+    data = {}
+    for name in FACTS:
+        value = getattr(occ, name)
+        if value:
+            if name == "changed_fields":
+                value = sorted(value)
+            elif name == "chain":
+                value = list(value)
+            data[name] = value
+    return data
+
+
+def values_of(lead):
+    """The lead's values that differ from its fields' defaults, as JSON."""
+    data = {}
+    for attname, default in lead_fields()["fields"]:
+        value = jsonable(getattr(lead, attname))
+        if value != default:
+            data[attname] = value
+    return data
+
+
+def before_of(occ, lead):
+    """For a save: the changed fields' values as the lead was loaded."""
+    if occ.lead_action != "save" or not occ.changed_fields:
+        return None
+    attnames = lead_fields()["attnames"]
+    return {
+        attnames[name]: jsonable(lead.loaded_value(attnames[name]))
+        for name in occ.changed_fields
+        if name in attnames
+    }
+
+
+_sql = {}
+
+
+def insert_sql():
+    """The INSERT of one journal row, and the fields that adapt its values (built once
+    per database vendor)."""
+    vendor = connection.vendor
+    if vendor not in _sql:
+        from automation.models import JournalEntry
+
+        fields = [JournalEntry._meta.get_field(c) for c in COLUMNS]
+        quote = connection.ops.quote_name
+        _sql[vendor] = (
+            f"INSERT INTO {quote(JournalEntry._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))})",
+            fields,
+        )
+    return _sql[vendor]
+
+
+def append(occ, lead):
+    """Journal one occurrence (nothing when JOURNAL_DAYS is 0)."""
+    if not settings.JOURNAL_DAYS:
+        return
+    sql, fields = insert_sql()
+    row = (
+        occ.occurred_at,
+        lead.pk,
+        occ.kind,
+        facts_of(occ),
+        values_of(lead),
+        before_of(occ, lead),
+        occ.workflow_id,
+    )
+    params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def parsed(values):
+    """Journal values back as the lead's Python values (dates parsed)."""
+    dates = lead_fields()["dates"]
+    return {k: dates[k](v) if k in dates and v is not None else v for k, v in values.items()}
+
+
+def replayed(occurred_at, lead_id, facts, values, before, workflow_id=None):
+    """(Occurrence, Lead, loaded) of a journal row: `loaded`, attname -> the value before
+    the occurrence, for automation.engine.handler.previous_state (None: nothing changed)."""
+    occ = occurrence(occurred_at, lead_id, facts, workflow_id)
+    lead = lead_fields()["model"](id=lead_id, **parsed(values))
+    loaded = parsed(before).get if before else None
+    return occ, lead, loaded
+
+
+def occurrence(occurred_at, lead_id, facts, workflow_id=None):
+    data = dict(facts)
+    if "changed_fields" in data:
+        data["changed_fields"] = frozenset(data["changed_fields"])
+    if "chain" in data:
+        data["chain"] = tuple(data["chain"])
+    return Occurrence(lead_id=lead_id, occurred_at=occurred_at, workflow_id=workflow_id, **data)
+
+
+def prune(now=None, days=None, batch=10_000):
+    """Delete the journal older than `days` (JOURNAL_DAYS; 0: all of it), in batches
+    of `batch` rows so no statement holds many locks for long. Returns how many."""
+    from automation.models import JournalEntry
+
+    days = settings.JOURNAL_DAYS if days is None else days
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    old = JournalEntry.objects.filter(occurred_at__lt=cutoff)
+    deleted = 0
+    while True:
+        ids = list(old.order_by("occurred_at", "id").values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        deleted += JournalEntry.objects.filter(pk__in=ids).delete()[0]
