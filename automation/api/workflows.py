@@ -12,6 +12,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
 from automation import constants
+from automation.api import backtest as backtest_api
 from automation.api import stats as stats_api
 from automation.api.filters import LogEntryFilter, NotificationFilter, TriggerFilter
 from automation.api.serializers import (
@@ -155,6 +156,12 @@ class WorkflowViewSet(viewsets.ViewSet):
         except ConfigError as exc:
             raise config_error(exc) from None
         return Response({"imported": [self.saved(w) for w in saved]})
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={202: OpenApiTypes.OBJECT})
+    @action(detail=False, methods=["post"], permission_classes=[backtest_api.OPERATE])
+    def backtest(self, request):
+        """Replay the journal through a saved workflow or a draft document (SPEC C.6): 202."""
+        return backtest_api.start(request)
 
     @extend_schema(request=DryRunSerializer, responses=OpenApiTypes.OBJECT)
     @action(
@@ -314,3 +321,4 @@ router.register("workflows", WorkflowViewSet, basename="workflow")
 router.register("workflow-logs", LogEntryViewSet, basename="workflow-log")
 router.register("workflow-triggers", TriggerViewSet, basename="workflow-trigger")
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("backtests", backtest_api.BacktestViewSet, basename="backtest")

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from automation.constants import EntryState, TriggerOutcome
 from automation.models import (
+    Backtest,
     Action,
     ActionSet,
     Adaptor,
@@ -80,6 +81,9 @@ def world(statuses, make_lead, campaign, lead_list):
         "adaptor": Adaptor.objects.create(name="Partner fields", fields=[]),
         "calling-rule": CallingRule.objects.create(name="Texas", state="TX"),
         "contact-policy": ContactPolicy.objects.create(channel="SMS", max_per_24h=3),
+        "backtest": Backtest.objects.create(
+            workflow=workflow, since=now - timedelta(days=1), until=now
+        ),
     }
     return {basename: obj.pk for basename, obj in objects.items()}
 

@@ -43,6 +43,10 @@ RULES = {
     ("workflow-flush", "post"): (OPERATE, 200),
     ("workflow-release", "post"): (OPERATE, 200),
     ("workflow-stats", "get"): (READ, 200),
+    # Backtests read every lead's history and run a task: operators (SPEC C.6), not viewers.
+    ("workflow-backtest", "post"): (OPERATE, 400),
+    ("backtest-detail", "get"): (OPERATE, 200),
+    ("backtest-cancel", "post"): (OPERATE, 200),
     ("workflow-detail", "patch"): (OPERATE, 200),  # an empty PATCH changes nothing
     ("workflow-log-flush", "post"): (OPERATE, 400),
     ("notification-acknowledge", "post"): (OPERATE, 200),
