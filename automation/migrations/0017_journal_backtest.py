@@ -5,7 +5,6 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-
 PRUNE_SCHEDULE = "Prune occurrence journal"
 
 

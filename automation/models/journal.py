@@ -74,9 +74,7 @@ class Backtest(models.Model):
     )
     since = models.DateTimeField()
     until = models.DateTimeField()
-    status = models.CharField(
-        max_length=10, choices=BacktestStatus, default=BacktestStatus.RUNNING
-    )
+    status = models.CharField(max_length=10, choices=BacktestStatus, default=BacktestStatus.RUNNING)
     progress = models.FloatField(default=0.0)
     cancel_requested = models.BooleanField(default=False)
     result = models.JSONField(default=dict, blank=True)

@@ -48,7 +48,12 @@ WORKFLOWS = {
         events=[
             (
                 "LEAD_FIELDS",
-                {"field": "called_count", "operator": "greater_than", "value": 1, "when": "becomes"},
+                {
+                    "field": "called_count",
+                    "operator": "greater_than",
+                    "value": 1,
+                    "when": "becomes",
+                },
             )
         ],
         actions=[MARK],

@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from automation.constants import EntryState, TriggerOutcome
 from automation.models import (
-    Backtest,
     Action,
     ActionSet,
     Adaptor,
+    Backtest,
     CallingRule,
     ContactPolicy,
     Endpoint,
