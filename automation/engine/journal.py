@@ -21,11 +21,12 @@ is 0. `prune` keeps JOURNAL_DAYS days (a django-q2 schedule, daily).
 the engine's own matching and gates (automation.insight.backtest).
 """
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import DateField
+from django.db.models import DateField, DateTimeField
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from automation.engine.occurrences import Occurrence, jsonable
@@ -40,15 +41,23 @@ _lead = {}  # built once: the Lead's fields as the journal stores them
 
 
 def lead_fields():
-    """{"fields": [(attname, default)], "attnames": {name: attname}, "dates": {attname: parse}}."""
+    """{"fields": [(attname, default)] of the concrete fields but the key, in order,
+    "defaults": {attname: default}, "attnames": {name: attname}, "dates": {position in
+    `fields`: parse}, "parse": {attname: parse}, "model"}."""
     if not _lead:
         from leads.models import Lead
 
         concrete = [f for f in Lead._meta.concrete_fields if not f.primary_key]
         _lead["fields"] = [(f.attname, jsonable(f.get_default())) for f in concrete]
         _lead["attnames"] = {f.name: f.attname for f in concrete}
-        _lead["dates"] = {f.attname: f.to_python for f in concrete if isinstance(f, DateField)}
+        _lead["dates"] = {
+            i: datetime.fromisoformat if isinstance(f, DateTimeField) else date.fromisoformat
+            for i, f in enumerate(concrete)
+            if isinstance(f, DateField)
+        }
         _lead["model"] = Lead
+        _lead["defaults"] = dict(_lead["fields"])
+        _lead["parse"] = {_lead["fields"][i][0]: parse for i, parse in _lead["dates"].items()}
     return _lead
 
 
@@ -128,19 +137,41 @@ def append(occ, lead):
         cursor.execute(sql, params)
 
 
-def parsed(values):
-    """Journal values back as the lead's Python values (dates parsed)."""
-    dates = lead_fields()["dates"]
-    return {k: dates[k](v) if k in dates and v is not None else v for k, v in values.items()}
+def lead_of(lead_id, values):
+    """The lead a journal row saw: an unsaved Lead with the row's values (dates parsed,
+    left-out fields at their defaults). Made as unpickling makes one (its __dict__
+    set whole): a replay makes hundreds of thousands, and Model.__init__ costs ~50 µs."""
+    lead = lead_fields()
+    state = dict(lead["defaults"])
+    state.update(values)
+    for attname, parse in lead["parse"].items():
+        if isinstance(state[attname], str):
+            state[attname] = parse(state[attname])
+    state["id"] = lead_id
+    state["_state"] = ModelState()
+    instance = lead["model"].__new__(lead["model"])
+    instance.__dict__.update(state)
+    return instance
+
+
+def loaded_of(before):
+    """attname -> the value before the occurrence, for handler.previous_state (None:
+    the occurrence changed nothing)."""
+    if not before:
+        return None
+    lead = lead_fields()
+    values = dict(before)
+    for i, parse in lead["dates"].items():
+        attname = lead["fields"][i][0]
+        if isinstance(values.get(attname), str):
+            values[attname] = parse(values[attname])
+    return values.get
 
 
 def replayed(occurred_at, lead_id, facts, values, before, workflow_id=None):
-    """(Occurrence, Lead, loaded) of a journal row: `loaded`, attname -> the value before
-    the occurrence, for automation.engine.handler.previous_state (None: nothing changed)."""
+    """(Occurrence, Lead, loaded) of a journal row (see lead_of, loaded_of)."""
     occ = occurrence(occurred_at, lead_id, facts, workflow_id)
-    lead = lead_fields()["model"](id=lead_id, **parsed(values))
-    loaded = parsed(before).get if before else None
-    return occ, lead, loaded
+    return occ, lead_of(lead_id, values), loaded_of(before)
 
 
 def occurrence(occurred_at, lead_id, facts, workflow_id=None):

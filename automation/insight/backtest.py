@@ -34,6 +34,7 @@ workflow was active and unchanged, the replay's outcomes equal its Trigger
 rows, lead for lead.
 """
 
+import json
 import logging
 import uuid
 from collections import Counter, deque
@@ -41,8 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from automation.constants import (
@@ -51,10 +51,11 @@ from automation.constants import (
     RATE_LIMIT_SECONDS,
     RATE_LIMIT_TRIGGERS,
     EntryState,
-    StopIf,
+    OccurrenceKind,
     TriggerOutcome,
 )
 from automation.engine import gates, handler, journal, rules
+from automation.engine.events import EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ PAGE = 5_000
 SAMPLE_PER_OUTCOME = 5
 SAMPLE_MAX = 25
 NEVER = datetime.min.replace(tzinfo=UTC)
-COLUMNS = ("id", "occurred_at", "lead_id", "facts", "values", "before", "workflow_id")
+CHANGES = frozenset({"create", "save", "call"})  # kinds whose lead_action is create or save
 
 
 class Cancelled(Exception):
@@ -175,30 +176,61 @@ class Result:
 
 def pages(since, until, workflow_id=None):
     """The journal of [since, until), in (occurred_at, id) order, in keyset pages:
-    never all of it in memory, no long-held cursor (journal_time_idx)."""
+    never all of it in memory, no long-held cursor (journal_time_idx).
+
+    Rows: (id, occurred_at, lead id, kind, facts, values, before, workflow id), the
+    JSON as text (decoded by the replay only where it needs it) and the time as
+    ISO text (parsed by fromisoformat: a driver's datetime loader cost more per
+    row than the rest of a skipped row).
+    """
     from automation.models import JournalEntry
 
-    rows = JournalEntry.objects.filter(occurred_at__gte=since, occurred_at__lt=until)
-    mine = Q(workflow__isnull=True)
-    if workflow_id is not None:
-        mine |= Q(workflow_id=workflow_id)
-    rows = rows.filter(mine).order_by("occurred_at", "id").values_list(*COLUMNS)
-    last = None
+    quote = connection.ops.quote_name
+    table = quote(JournalEntry._meta.db_table)
+    text = ", ".join(
+        f"CAST({quote(c)} AS text)" for c in ("occurred_at", "lead_id", "kind", "facts")
+    )
+    mine = "workflow_id IS NULL" + (" OR workflow_id = %s" if workflow_id is not None else "")
+    select = (
+        f"SELECT id, {text}, CAST({quote('values')} AS text), CAST(before AS text), workflow_id "
+        f"FROM {table} WHERE occurred_at >= %s AND occurred_at < %s AND ({mine})"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    base = [adapt(since), adapt(until)] + ([workflow_id] if workflow_id is not None else [])
+    after = []
     while True:
-        page = rows
-        if last is not None:
-            page = page.filter(occurred_at__gte=last[1]).filter(
-                Q(occurred_at__gt=last[1]) | Q(id__gt=last[0])
+        sql = select
+        if after:
+            sql += " AND occurred_at >= %s AND (occurred_at > %s OR id > %s)"
+        with connection.cursor() as cursor:
+            # Ordered by the table's columns, not the text of the select list.
+            cursor.execute(
+                f"{sql} ORDER BY {table}.occurred_at, {table}.id LIMIT {PAGE}", base + after
             )
-        page = list(page[:PAGE])
+            page = [
+                (pk, moment(at), int(lead), kind, facts, values, before, wid)
+                for pk, at, lead, kind, facts, values, before, wid in cursor.fetchall()
+            ]
         if not page:
             return
         yield page
         last = page[-1]
+        after = [adapt(last[1]), adapt(last[1]), last[0]]
 
 
-def nothing_before(attname):
-    return None
+def moment(text):
+    """A stored time as text (PostgreSQL: with its offset; SQLite: UTC, naive)."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def kinds_of(rule):
+    """The occurrence kinds that can carry every condition of the rule (EventSpec.carried_by):
+    a row of another kind is not looked at, not even decoded."""
+    kinds = set(OccurrenceKind.values) | {"enroll", "other"}
+    for condition in rule.conditions:
+        kinds &= set(EVENTS[condition.type].carried_by(condition.config))
+    return frozenset(kinds)
 
 
 def replay(index, rule, since, until, progress=None, keep_triggers=False):
@@ -210,20 +242,26 @@ def replay(index, rule, since, until, progress=None, keep_triggers=False):
     if keep_triggers:
         result.triggers = []
     sim = Simulation(rule)
-    stops = rule.stop_if != StopIf.NEVER
+    stops = bool(index.stoppers)
+    kinds = kinds_of(rule)
     span = (until - since).total_seconds() or 1.0
     for page in pages(since, until, rule.id):
-        for _, at, lead_id, facts, values, before, workflow_id in page:
+        for _, at, lead_id, kind, facts, values, before, workflow_id in page:
             result.occurrences += 1
             result.leads.add(lead_id)
             if sim.disabled:
                 continue
-            occ = journal.occurrence(at, lead_id, facts, workflow_id)
             sim.now = at
-            may_stop = stops and occ.lead_action in ("create", "save") and sim.has_pending(lead_id)
+            # A save of a lead with pending entries may cancel them (Stop Workflow If).
+            may_stop = stops and kind in CHANGES and sim.has_pending(lead_id)
+            if kind not in kinds and not may_stop:
+                continue
+            occ = journal.occurrence(at, lead_id, json.loads(facts), workflow_id)
             if rule.fact not in occ.facts() and not may_stop:
-                continue  # the engine's index would not look at it (rules.RuleIndex.candidates)
-            step(index, rule, sim, result, *journal.replayed(at, lead_id, facts, values, before))
+                continue  # the engine's index would not look at it (RuleIndex.candidates)
+            lead = journal.lead_of(lead_id, json.loads(values))
+            loaded = journal.loaded_of(json.loads(before) if before else None)
+            step(index, sim, result, occ, lead, loaded)
         if progress is not None:
             done = (page[-1][1] - since).total_seconds() / span
             if progress(min(done, 1.0)):
@@ -231,7 +269,11 @@ def replay(index, rule, since, until, progress=None, keep_triggers=False):
     return result
 
 
-def step(index, rule, sim, result, occ, lead, loaded):
+def nothing_before(attname):
+    return None
+
+
+def step(index, sim, result, occ, lead, loaded):
     """One occurrence through the engine's code (handler.handle without its writes)."""
     loaded = loaded or nothing_before
 
@@ -239,8 +281,8 @@ def step(index, rule, sim, result, occ, lead, loaded):
         return handler.previous_state(lead, occ, loaded)
 
     before = None
-    if occ.lead_action in ("create", "save") and index.stoppers:
-        before = previous(lead, occ)
+    if occ.lead_action in ("create", "save") and index.stoppers and sim.has_pending(lead.pk):
+        before = previous(lead, occ)  # (nothing pending: nothing to cancel)
         if handler.stopping(index, occ, lead, before):
             sim.stop(lead.pk)
     matched, before = handler.match(index, occ, lead, before, previous)
