@@ -70,7 +70,7 @@ def fill(rows, leads, list_id):
                 'modified_at', '2026-01-01T00:00:00+00:00'),
            CASE WHEN g % 10 BETWEEN 3 AND 8 THEN '{{"first_name": "Old"}}'::jsonb END,
            NULL
-    FROM generate_series(0, {rows - 1}) g,
+    FROM generate_series(0::bigint, {rows - 1}) g,
          LATERAL (SELECT (ARRAY['SALE', 'NA', 'NEW'])[1 + (g / 10) % 3] AS d) x
     """
     with connection.cursor() as cursor:
