@@ -49,6 +49,8 @@ def nice_max(value):
 
 def bucket_label(moment, bucket):
     local = timezone.localtime(moment)
+    if bucket == "hour_of_day":
+        return local.strftime("%H:00")
     return local.strftime("%m-%d") if bucket == "day" else local.strftime("%m-%d %H:%M")
 
 

@@ -1,7 +1,8 @@
 """Admin of workflows (SPEC §4): the workflow editor, endpoints and adaptors.
 
 The workflow page is one form in tabs (General, Stop & Safeguards, Schedule,
-Events, Actions, Logs, Performance [automation.admin.performance], Test): fieldsets and inlines carry a tab name and a
+Events, Actions, Logs, Performance [automation.admin.performance], Backtest
+[automation.admin.backtests], Test): fieldsets and inlines carry a tab name and a
 small script (static/automation/tabs.js) shows one tab at a time. Events and
 actions are edited with the fields of their type, generated from the type's
 schema (automation.admin.forms). Actions live in action sets: the workflow page
@@ -18,7 +19,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from automation.admin import held, performance
+from automation.admin import backtests, held, performance
 from automation.admin import logs as admin_logs  # noqa: F401 (admin_logs registers the log admins)
 from automation.admin import views as admin_views
 from automation.admin.forms import (
@@ -145,6 +146,7 @@ class WorkflowAdmin(admin.ModelAdmin):
         ("actions", "Actions"),
         ("logs", "Logs"),
         ("performance", "Performance"),
+        ("backtest", "Backtest"),
         ("test", "Test"),
     ]
     fieldsets = [
@@ -245,6 +247,16 @@ class WorkflowAdmin(admin.ModelAdmin):
                 name="automation_workflow_held",
             ),
             path(
+                "<path:object_id>/backtest/<str:backtest_id>/",
+                wrap(backtests.backtest_status_view),
+                name="automation_workflow_backtest_status",
+            ),
+            path(
+                "<path:object_id>/backtest/",
+                wrap(backtests.backtest_view),
+                name="automation_workflow_backtest",
+            ),
+            path(
                 "<path:object_id>/dry-run/",
                 wrap(admin_views.dry_run_view),
                 name="automation_workflow_dry_run",
@@ -253,7 +265,7 @@ class WorkflowAdmin(admin.ModelAdmin):
         ]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        saved_only = ("logs", "performance", "test")
+        saved_only = ("logs", "performance", "backtest", "test")
         tabs = [t for t in self.tabs if obj is not None or t[0] not in saved_only]
         inlines = {
             f"{formset.formset.prefix}-group": getattr(formset.opts, "tab", None)
@@ -277,6 +289,7 @@ class WorkflowAdmin(admin.ModelAdmin):
                 add_action_set_url=reverse("admin:automation_actionset_add")
                 + f"?workflow={obj.pk}",
                 **performance.context(request, obj),
+                **backtests.context(request, obj),
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
