@@ -26,12 +26,14 @@ Steps of `replay`:
 
 Nothing is stored but the result, nothing sent. Not simulated: the flood
 hold (entries held past `flood_limit` are pending here), retries of failing
-external actions (here an entry runs at its due time), and the email-template
-scope, which reads what was sent as it stands now.
+external actions and send-time deferrals (here an entry runs at its due
+time), and the email-template scope, which reads what was sent as it stands now.
 
 Exactness (tests/automation/test_backtest.py): over a period in which a
 workflow was active and unchanged, the replay's outcomes equal its Trigger
-rows, lead for lead.
+rows, lead for lead. A saved workflow's replay starts from its log as it
+stood at `since` (Simulation.seed), so this holds for any part of such a
+period too; a draft starts with no history.
 """
 
 import json
@@ -113,6 +115,45 @@ class Simulation(handler.Reads):
     def stop(self, lead_id):
         """The lead met the stop condition: its pending entries are cancelled."""
         self.pending_until.pop(lead_id, None)
+
+    def seed(self, since):
+        """A saved workflow's log as it stood at `since`: each lead's last fired trigger
+        and those in the rate-limit window, its entries pending then (created before,
+        due after, not finished before), the fired iterations in the loop window. So a
+        replay of part of a period in which the workflow was active starts where the
+        workflow stood (a draft has no history: it starts empty)."""
+        from django.db.models import Max
+
+        from automation.models import LogEntry, Trigger
+
+        fired = Trigger.objects.filter(
+            workflow_id=self.rule.id, outcome=TriggerOutcome.FIRED, occurred_at__lt=since
+        )
+        for lead_id, last in (
+            fired.values_list("lead_id").annotate(last=Max("occurred_at")).order_by()
+        ):
+            self.fired[lead_id] = deque([last], maxlen=RATE_LIMIT_TRIGGERS)
+        recent = fired.filter(occurred_at__gt=since - timedelta(seconds=RATE_LIMIT_SECONDS))
+        by_lead = {}
+        for lead_id, at in recent.order_by("occurred_at", "id").values_list(
+            "lead_id", "occurred_at"
+        ):
+            by_lead.setdefault(lead_id, []).append(at)
+        for lead_id, times in by_lead.items():
+            self.fired[lead_id] = deque(times, maxlen=RATE_LIMIT_TRIGGERS)
+        loops = fired.filter(
+            loop_iteration__gt=0, occurred_at__gt=since - timedelta(seconds=LOOP_WINDOW_SECONDS)
+        )
+        self.iterations.extend(loops.order_by("occurred_at").values_list("occurred_at", flat=True))
+        pending = (
+            LogEntry.objects.filter(
+                workflow_id=self.rule.id, created_at__lt=since, due_at__gt=since
+            )
+            .exclude(finished_at__lt=since)
+            .exclude(state=EntryState.HELD)
+        )
+        for lead_id, due in pending.values_list("lead_id").annotate(due=Max("due_at")).order_by():
+            self.pending_until[lead_id] = due
 
 
 @dataclass
@@ -233,15 +274,19 @@ def kinds_of(rule):
     return frozenset(kinds)
 
 
-def replay(index, rule, since, until, progress=None, keep_triggers=False):
+def replay(index, rule, since, until, progress=None, keep_triggers=False, saved=True):
     """Replay the journal of [since, until) through `rule` (compiled in `index`): a Result.
 
-    `progress(fraction)` is called after every page; it returns True to cancel.
+    `saved`: the rule is a saved workflow's, whose log before `since` the simulation
+    starts from (Simulation.seed). `progress(fraction)` is called after every page;
+    it returns True to cancel.
     """
     result = Result(zone=timezone.get_default_timezone())
     if keep_triggers:
         result.triggers = []
     sim = Simulation(rule)
+    if saved:
+        sim.seed(since)
     stops = bool(index.stoppers)
     kinds = kinds_of(rule)
     span = (until - since).total_seconds() or 1.0
@@ -340,7 +385,9 @@ def run(backtest_id):
         if rule is None:
             result = Result(zone=timezone.get_default_timezone())
         else:
-            result = replay(index, rule, bt.since, bt.until, progress)
+            result = replay(
+                index, rule, bt.since, bt.until, progress, saved=bt.workflow_id is not None
+            )
     except Cancelled:
         fields.update(status=BacktestStatus.FAILED, error="cancelled")
     except Exception as exc:  # the task records why; it never raises into django-q2

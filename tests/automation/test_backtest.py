@@ -158,6 +158,26 @@ def test_the_backtest_equals_the_stored_triggers(
     assert replayed == by_lead
 
 
+@pytest.mark.parametrize("name", ["pending_and_stop", "becomes_once_a_day", "status_with_filter"])
+def test_a_backtest_of_part_of_the_period_starts_where_the_workflow_stood(
+    name, make_lead, statuses, django_capture_on_commit_callbacks
+):
+    """From the middle of the period on: the leads' enrollments, recent fires and pending
+    entries of the first half come from the log (Simulation.seed)."""
+    wf, until = workload(
+        5, WORKFLOWS[name], make_lead, statuses, django_capture_on_commit_callbacks
+    )
+    middle = T0 + (until - T0) / 2
+    index, rule = backtest.compiled(workflow=wf)
+    result = backtest.replay(index, rule, middle, until, keep_triggers=True)
+    real = [t for t in stored(wf) if t[1] >= middle]
+    assert len(real) > 10
+    assert sorted(result.triggers) == sorted(real)
+    cold = backtest.replay(index, rule, middle, until, saved=False)
+    if name == "becomes_once_a_day":  # enrollments before the middle matter
+        assert cold.outcomes[TriggerOutcome.FIRED] > result.outcomes[TriggerOutcome.FIRED]
+
+
 def test_the_workloads_reach_every_gate(make_lead, statuses, django_capture_on_commit_callbacks):
     """The property above is only as strong as the outcomes its workloads produce."""
     seen = Counter()
