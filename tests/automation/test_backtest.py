@@ -214,3 +214,22 @@ def test_it_replays_a_draft_document_without_storing_it(
     # The same settings: the same outcomes (perform-action-on is 100 %, ids play no part).
     assert result.outcomes == Counter(outcome for _, _, outcome in stored(wf))
     assert sum(result.actions.values()) == result.outcomes[TriggerOutcome.FIRED]
+
+
+def test_an_occurrence_meant_for_one_workflow_is_replayed_for_that_one_only(make_lead):
+    from tests.automation.engine_helpers import handle
+
+    mine = make_workflow([("LEAD_ACTION", {"values": ["save"]})])
+    other = make_workflow([("LEAD_ACTION", {"values": ["save"]})])
+    lead = make_lead()
+    with time_machine.travel(T0, tick=False):
+        handle(lead, lead_action="save")  # for every workflow
+        handle(lead, workflow_id=mine.pk)  # a bulk enrollment's, for `mine` only
+    period = (T0, T0 + timedelta(seconds=1))
+
+    def kinds(workflow_id):
+        return [row[3] for page in backtest.pages(*period, workflow_id) for row in page]
+
+    assert kinds(mine.pk) == ["save", "enroll"]
+    assert kinds(other.pk) == ["save"]
+    assert kinds(None) == ["save"]  # a draft's replay
