@@ -15,7 +15,6 @@ rate limit interferes.
 
 import itertools
 import time
-import uuid
 
 from django.db import transaction
 from django.db.models.signals import post_save
@@ -169,21 +168,44 @@ def measure(n, in_scope_share, saves):
     return d
 
 
+def edit_one(rng, conditions):
+    """What an edit in the admin writes: the condition and new tokens for its
+    workflow and the version (rules.renew)."""
+    from automation.engine import rules
+    from automation.models import EventCondition
+
+    condition = EventCondition.objects.get(pk=rng.choice(conditions))
+    EventCondition.objects.filter(pk=condition.pk).update(config=condition.config)
+    rules.renew([condition.workflow_id])
+
+
+def editor(conditions, interval, stop, edits):
+    """Another process (as the admin is): one edit every `interval` s until `stop`."""
+    import random
+
+    import django
+
+    django.setup()
+    rng = random.Random(1)
+    while not stop.wait(interval):
+        edit_one(rng, conditions)
+        with edits.get_lock():
+            edits.value += 1
+
+
 def editing(saves, interval=0.1):
-    """Saves while another thread edits workflows (one condition every `interval` s):
-    the process's refresher thread recompiles only the edited workflows
+    """Saves while another process edits workflows (one condition every `interval`
+    s): this process's refresher thread recompiles only the edited workflows
     (automation.engine.rules.refresh), off the saves' path.
 
     Returns the saves' times and the times of `rules.update()` bringing the
     index up to date after a single edit (measured after the saves, 20 times).
     """
+    import multiprocessing
     import random
-    import threading
-
-    from django.db import connection
 
     from automation.engine import rules
-    from automation.models import EventCondition, RulesVersion, Workflow
+    from automation.models import EventCondition
     from leads.models import Lead
 
     conditions = list(
@@ -191,44 +213,28 @@ def editing(saves, interval=0.1):
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    rng = random.Random(1)
-    stop = threading.Event()
-    edits = []
-
-    def edit_one():
-        """What an edit in another process (the admin's) writes: the condition, a new
-        token for its workflow and for the version (rules.bump), and nothing of
-        this process's own state."""
-        condition = EventCondition.objects.get(pk=rng.choice(conditions))
-        EventCondition.objects.filter(pk=condition.pk).update(config=condition.config)
-        Workflow.objects.filter(pk=condition.workflow_id).update(rules_token=uuid.uuid4())
-        RulesVersion.objects.filter(pk=rules.CHANGED).update(token=uuid.uuid4())
-
-    def editor():
-        try:
-            while not stop.wait(interval):
-                edit_one()
-                edits.append(1)
-        finally:
-            connection.close()
-
     leads = list(Lead.objects.order_by("pk")[: saves + 100])
     saver = Saver(leads)
     rules.current()
-    thread = threading.Thread(target=editor)
-    thread.start()
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter, no shared connection
+    stop, edits = spawn.Event(), spawn.Value("i", 0)
+    process = spawn.Process(target=editor, args=(conditions, interval, stop, edits))
+    process.start()
     try:
+        while not edits.value:  # the editor is up (Django set up, first edit written)
+            time.sleep(0.05)
         times = [saver.save_one() for _ in range(saves)]
     finally:
         stop.set()
-        thread.join()
+        process.join()
+    rng = random.Random(2)
     updates = []
     for _ in range(20):
-        edit_one()
+        edit_one(rng, conditions)
         start = time.perf_counter()
         rules.update()  # what the refresher thread does a second later
         updates.append(time.perf_counter() - start)
-    return times, updates, len(edits)
+    return times, updates, edits.value
 
 
 def percentile(values, share):

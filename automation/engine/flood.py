@@ -18,7 +18,7 @@ save nor add a row every save updates, so:
   the limit, RECHECK_NEAR above it — never while one process (an import, a
   bulk update) does the flooding: its own fires are counted exactly, and
   reaching the limit reads the count again.
-- The limit is the compiled rule's (automation.engine.rules.Rule.flood_limit):
+- The limit is the compiled rule's (automation.engine.compiled.Rule.flood_limit):
   no query; a change of it reaches the index like any other setting.
 
 A held set has no lease (it is not handed to a worker) and the reason
