@@ -179,8 +179,8 @@ def edit_one(rng, conditions):
     rules.renew([condition.workflow_id])
 
 
-def editor(conditions, interval, stop, edits):
-    """Another process (as the admin is): one edit every `interval` s until `stop`."""
+def editor(conditions, interval, go, stop, edits):
+    """Another process (as the admin is): one edit every `interval` s while `go`."""
     import random
 
     import django
@@ -188,42 +188,67 @@ def editor(conditions, interval, stop, edits):
     django.setup()
     rng = random.Random(1)
     while not stop.wait(interval):
-        edit_one(rng, conditions)
-        with edits.get_lock():
-            edits.value += 1
+        if go.is_set():
+            edit_one(rng, conditions)
+            with edits.get_lock():
+                edits.value += 1
 
 
-def editing(saves, interval=0.1):
-    """Saves while another process edits workflows (one condition every `interval`
-    s): this process's refresher thread recompiles only the edited workflows
-    (automation.engine.rules.refresh), off the saves' path.
+def editing(saves, interval=0.1, phase=2.0):
+    """Lead saves while another process edits workflows (one condition every
+    `interval` s) and without edits, in alternating phases of `phase` seconds.
+    This process's refresher thread recompiles only the edited workflows
+    (automation.engine.rules.refresh), off the saves' path, but it shares the
+    interpreter with them. Two kinds of save, alternating in blocks: 10 matching
+    workflows fire, and nothing matches (leads of another campaign, whose
+    workflows do not match).
 
-    Returns the saves' times and the times of `rules.update()` bringing the
-    index up to date after a single edit (measured after the saves, 20 times).
+    Returns {kind: {False: quiet times, True: edited times}}, the times of
+    `rules.update()` bringing the index up to date after one edit (20 of them),
+    and the number of edits made.
     """
     import multiprocessing
     import random
 
     from automation.engine import rules
     from automation.models import EventCondition
-    from leads.models import Lead
+    from leads.models import Lead, List
 
     conditions = list(
         EventCondition.objects.filter(type="LEAD_FIELDS", workflow__name__startswith="Background")
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    leads = list(Lead.objects.order_by("pk")[: saves + 100])
-    saver = Saver(leads)
+    matched = list(Lead.objects.order_by("pk")[: saves + 100])
+    other = List.objects.exclude(pk=matched[0].list_id).order_by("pk").first()
+    ids = world.make_leads(saves + 100, other.pk)
+    savers = {
+        "10 match": Saver(matched),
+        "nothing matches": Saver(list(Lead.objects.filter(pk__in=ids).order_by("pk"))),
+    }
     rules.current()
+    for saver in savers.values():
+        saver.block(BLOCK, engine=True)  # warm
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter, no shared connection
-    stop, edits = spawn.Event(), spawn.Value("i", 0)
-    process = spawn.Process(target=editor, args=(conditions, interval, stop, edits))
+    go, stop, edits = spawn.Event(), spawn.Event(), spawn.Value("i", 0)
+    process = spawn.Process(target=editor, args=(conditions, interval, go, stop, edits))
     process.start()
+    times = {kind: {False: [], True: []} for kind in savers}
     try:
-        while not edits.value:  # the editor is up (Django set up, first edit written)
-            time.sleep(0.05)
-        times = [saver.save_one() for _ in range(saves)]
+        while min(len(t[e]) for t in times.values() for e in t) < saves:
+            for edited in (False, True):
+                if edited:
+                    go.set()
+                    before = edits.value
+                    while edits.value == before:  # the editor is at work
+                        time.sleep(0.01)
+                else:
+                    go.clear()
+                    time.sleep(rules.CHECK_SECONDS + 0.2)  # the last edits are compiled
+                until = time.perf_counter() + phase
+                while time.perf_counter() < until:
+                    for kind, saver in savers.items():
+                        times[kind][edited].extend(saver.block(BLOCK, engine=True))
     finally:
         stop.set()
         process.join()
@@ -256,6 +281,7 @@ def run(opts):
         rules.compile_rules(version)
         compiles.append(time.perf_counter() - start)
     edit_times, updates, edits = editing(opts.trigger_saves)
+    p99 = {kind: {e: percentile(t[e], 0.99) for e in t} for kind, t in edit_times.items()}
     growth = control["none_ratio"] / zero["none_ratio"]
     in_scope_growth = biggest["none_ratio"] / zero["none_ratio"]
     big = f"{biggest['workflows']:,}"
@@ -291,13 +317,16 @@ def run(opts):
             "met": None,
         },
         {
-            "metric": f"Lead saves while workflows are edited ({edits} edits, one every 0.1 s, "
-            f"{big} workflows): p99",
-            "value": f"{ms(percentile(edit_times, 0.99))} (p50 {ms(median(edit_times))}, "
-            f"max {ms(max(edit_times))}; index update after one edit: median "
-            f"{ms(median(updates))}, max {ms(max(updates))})",
+            "metric": f"Lead saves while workflows are edited ({edits} edits by another "
+            f"process, one every 0.1 s, {big} workflows): p99",
+            "value": "; ".join(
+                f"{kind} {ms(p99[kind][True])} (without edits {ms(p99[kind][False])})"
+                for kind in p99
+            )
+            + f"; index update after one edit: median {ms(median(updates))}, "
+            f"max {ms(max(updates))}",
             "target": "≤ 10 ms",
-            "met": percentile(edit_times, 0.99) <= 0.010,
+            "met": max(p[True] for p in p99.values()) <= 0.010,
         },
     ]
     table = [

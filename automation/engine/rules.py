@@ -240,7 +240,10 @@ def load_rules(workflows=None):
         sets.setdefault(aset["workflow_id"], []).append(
             ActionSetRule(aset["id"], delay, aset["window"], tuple(actions.get(aset["id"], ())))
         )
+    used = {w.relation for w in workflows if not w.all_campaigns}
     for relation, attr in Workflow.RELATION_FIELDS.items():
+        if relation not in used:
+            continue
         through = getattr(Workflow, attr).through
         target = next(f for f in through._meta.get_fields() if f.name not in ("id", "workflow"))
         rows = through.objects.filter(workflow_id__in=wanted).values_list(
