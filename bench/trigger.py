@@ -8,7 +8,11 @@ in alternating blocks of BLOCK saves, without it
 (`post_save.disconnect(dispatch_uid="lead_saved")`).
 Then 10 more workflows that match (LEAD_ACTION save + country = US, one action
 set delayed 1 day with two FIELD actions: 10 triggers and 20 pending entries per
-save, nothing executes) and the same again. A control row has as many
+save, nothing executes) and the same again. (Firing on every save, a few
+hundred times a second, they pass their default flood limit of 1,000 fires a
+minute within seconds: from then on their entries are stored `held`, the same
+rows in the same statements, and the flood check reads each workflow's count
+once until its flood can have ended, automation.engine.flood.) A control row has as many
 workflows, none in the lead's scope. Every save is of a different lead, so no
 rate limit interferes.
 """
