@@ -34,6 +34,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 
 from automation.constants import (
+    NOT_MATCHED,
     ActionType,
     DelayMode,
     EntryState,
@@ -127,6 +128,36 @@ def email_scope(rule, lead):
 
 def fire(index, matched, occ, lead, before=None):
     """Gate each matched rule, then write its trigger and (if fired) its entries."""
+    triggers, sets = decide(index, matched, occ, lead, before)
+    written = records.write(lead, occ, triggers, sets)
+    due_now = [entry_id for entry_id, handed_off in written if handed_off]
+    handoff.at_commit(due_now)
+    return [entry_id for entry_id, _ in written]
+
+
+def enroll(occ, lead, rule, index=None):
+    """Bulk enrollment (SPEC C.6): an `enroll` occurrence against ONE workflow's compiled
+    rule, through the same scope, conditions and gates as `handle` (steps 3-5), other
+    workflows left out. The occurrence changed nothing, so no stop-if cancels and no
+    "becomes" condition matches; occurrence conditions find none of their facts in it.
+
+    Returns the trigger outcome, or NOT_MATCHED when scope or conditions do not hold
+    (then, as for any occurrence, no trigger is written).
+    """
+    index = index or rules.current()
+    scope = index.scope_of(occ, lead)
+    if rule.in_scope(scope) is False or not rule.matches(occ, lead, lead):
+        return NOT_MATCHED
+    triggers, sets = decide(index, [rule], occ, lead, lead)
+    if not triggers:  # an email-template scope the lead is not in
+        return NOT_MATCHED
+    written = records.write(lead, occ, triggers, sets)
+    handoff.at_commit([entry_id for entry_id, handed_off in written if handed_off])
+    return triggers[0][1]
+
+
+def decide(index, matched, occ, lead, before=None):
+    """The gates' verdict for each matched rule: (trigger rows, entry sets) for records.write."""
     from automation.models import LogEntry
 
     now = occ.occurred_at
@@ -172,10 +203,7 @@ def fire(index, matched, occ, lead, before=None):
         triggers.append((rule.id, verdict.outcome, verdict.reason, gates.iteration(rule, occ)))
         if verdict.outcome == TriggerOutcome.FIRED:
             sets.extend(plan(rule, occ, lead, now, index, due_times))
-    written = records.write(lead, occ, triggers, sets)
-    due_now = [entry_id for entry_id, handed_off in written if handed_off]
-    handoff.at_commit(due_now)
-    return [entry_id for entry_id, _ in written]
+    return triggers, sets
 
 
 def snapshot(lead):
