@@ -76,7 +76,9 @@ def read_filter(data, errors):
         parsed = parse_datetime(value) if isinstance(value, str) else None
         try:
             if parsed is None:
-                raise Invalid("filter.created_after", f"must be an ISO date-time, not {shown(value)}")
+                raise Invalid(
+                    "filter.created_after", f"must be an ISO date-time, not {shown(value)}"
+                )
             if timezone.is_naive(parsed):
                 parsed = timezone.make_aware(parsed)
             cleaned["created_after"] = check_datetime(parsed, "filter.created_after").isoformat()

@@ -91,7 +91,12 @@ def test_it_fires_a_state_condition_for_the_leads_that_meet_it(make_lead):
         [("LEAD_STATUS", {"to": ["NEW"]})],
         [("CALLBACK", {})],
         # "becomes" needs an occurrence that changed the lead: enrolling changes nothing.
-        [("LEAD_FIELDS", {"field": "state", "operator": "equals", "value": "CA", "when": "becomes"})],
+        [
+            (
+                "LEAD_FIELDS",
+                {"field": "state", "operator": "equals", "value": "CA", "when": "becomes"},
+            )
+        ],
     ],
 )
 def test_it_matches_no_occurrence_condition(make_lead, events):
@@ -176,7 +181,9 @@ def test_it_selects_leads_by_the_filter(make_lead, statuses, other_list):
     job = started(wf, job_filter={"status": ["NEW"], "campaign": [other_list.campaign_id]})
     assert job.matched == 1
     run(job)
-    ids = set(Trigger.objects.filter(occurrence__enrollment_id=job.pk).values_list("lead_id", flat=True))
+    ids = set(
+        Trigger.objects.filter(occurrence__enrollment_id=job.pk).values_list("lead_id", flat=True)
+    )
     assert ids == {c.pk}
     assert job.matched == 1 and a.pk not in ids
 
@@ -187,7 +194,9 @@ def test_it_enrolls_an_explicit_selection(make_lead):
     job = started(wf, lead_ids=[leads[0].pk, leads[2].pk])
     run(job)
     assert job.matched == 2 and job.done == 2
-    ids = set(Trigger.objects.filter(occurrence__enrollment_id=job.pk).values_list("lead_id", flat=True))
+    ids = set(
+        Trigger.objects.filter(occurrence__enrollment_id=job.pk).values_list("lead_id", flat=True)
+    )
     assert ids == {leads[0].pk, leads[2].pk}
 
 
@@ -222,7 +231,9 @@ def test_it_works_in_keyset_batches_each_committed_with_its_progress(make_lead):
     run(job, clock)
     assert job.status == EnrollmentStatus.DONE and job.done == 5
     # Between batches (where it sleeps) the progress of the batch before is saved.
-    ids = sorted(Trigger.objects.filter(occurrence__enrollment_id=job.pk).values_list("lead_id", flat=True))
+    ids = sorted(
+        Trigger.objects.filter(occurrence__enrollment_id=job.pk).values_list("lead_id", flat=True)
+    )
     assert seen == [(2, ids[1]), (4, ids[3])]
     assert clock.slept == [1.0, 1.0]  # 2 leads/s: a batch of 2 every second
 
@@ -303,7 +314,7 @@ def test_it_resumes_after_a_dead_worker_without_enrolling_twice(
     assert jobs.resume_stalled(timezone.now()) == []  # its lease is still live
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs.resume_stalled(timezone.now() + jobs.LEASE * 2) == [job.pk]
-    (task, job_id, token), = handed
+    ((task, job_id, token),) = handed
     assert task == jobs.TASK and job_id == job.pk
     stale = job.token
     job.refresh_from_db()
@@ -329,7 +340,7 @@ def test_it_hands_the_rest_on_after_its_slice(
     with django_capture_on_commit_callbacks(execute=True):
         assert run(job, slice_seconds=1) == "continued"
     assert job.status == EnrollmentStatus.RUNNING and job.done == 4
-    (_, _, token), = handed
+    ((_, _, token),) = handed
     assert str(job.token) == token
     clock = Clock()
     assert jobs.run(job.pk, token, clock=clock, sleep=clock.sleep) == "done"
