@@ -72,19 +72,24 @@ def read_filter(data, errors):
             errors[path] = [f"unknown {key}: {', '.join(shown(m) for m in missing[:10])}"]
         cleaned[key] = sorted(set(found.values()))
     if "created_after" in data:
-        value = data["created_after"]
-        parsed = parse_datetime(value) if isinstance(value, str) else None
         try:
-            if parsed is None:
-                raise Invalid(
-                    "filter.created_after", f"must be an ISO date-time, not {shown(value)}"
-                )
-            if timezone.is_naive(parsed):
-                parsed = timezone.make_aware(parsed)
-            cleaned["created_after"] = check_datetime(parsed, "filter.created_after").isoformat()
-        except (Invalid, ValueError) as exc:
-            errors["filter.created_after"] = [getattr(exc, "message", str(exc))]
+            cleaned["created_after"] = read_datetime(data["created_after"], "filter.created_after")
+        except Invalid as exc:
+            errors[exc.path] = [exc.message]
     return cleaned
+
+
+def read_datetime(value, path):
+    """An ISO date-time (naive: in the account's zone) as aware ISO text, or Invalid."""
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError as exc:  # well-formed but not a real date: 2026-02-30
+        raise Invalid(path, f"is not a real date-time: {exc}") from None
+    if parsed is None:
+        raise Invalid(path, f"must be an ISO date-time, not {shown(value)}")
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return check_datetime(parsed, path).isoformat()
 
 
 def enroll(workflow, data, user):
