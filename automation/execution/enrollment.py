@@ -9,8 +9,8 @@
    copy of the task delivered twice does nothing.
 3. A batch (`run_batch`) is one transaction: lock the job row, take the next
    leads by id after `last_lead_id` (keyset: never all of them in memory, never
-   one long transaction), put each through `handler.enroll` (an `enroll`
-   occurrence, the engine's own gates, restricted to this workflow), and save
+   one long transaction), put them through `handler.enroll_many` (an `enroll`
+   occurrence each, the engine's own gates, restricted to this workflow), and save
    `last_lead_id`, `done` and `outcomes` with the triggers it wrote. A worker
    that dies mid-batch rolls that batch back: nothing is enrolled twice.
 4. `Throttle`: batches start no faster than `rate` leads per second (its clock
@@ -173,11 +173,10 @@ def run_batch(job_id, token, size):
         leads = list(
             matching(job.filter, job.lead_ids).filter(pk__gt=job.last_lead_id).order_by("pk")[:size]
         )
-        index = rules.current()
+        now = timezone.now()  # the batch's leads are enrolled at one instant
+        pairs = [(Occurrence(lead.pk, now, enrollment_id=job.pk), lead) for lead in leads]
         outcomes = Counter(job.outcomes)
-        for lead in leads:
-            occ = Occurrence(lead_id=lead.pk, occurred_at=timezone.now(), enrollment_id=job.pk)
-            outcomes[handler.enroll(occ, lead, rule, index)] += 1
+        outcomes.update(handler.enroll_many(pairs, rule, rules.current()))
         if leads:
             job.last_lead_id = leads[-1].pk
             job.done += len(leads)
