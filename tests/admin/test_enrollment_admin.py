@@ -121,3 +121,17 @@ def test_the_enrollment_pages_list_and_cancel(login, operator, viewer, leads, ma
         login(operator).get(reverse("admin:automation_enrollment_progress", args=["x"])).status_code
         == 404
     )
+
+
+def test_it_warns_of_the_flood_hold_for_a_large_enrollment(login, operator, leads, make_workflow):
+    from leads.models import Lead
+
+    make_workflow()
+    few = act(login(operator), [leads[0].pk], select_across="1").content.decode()
+    assert "flood hold" not in few
+    Lead.objects.bulk_create(
+        Lead(list=leads[0].list, phone_number=f"+1310444{n:04d}") for n in range(1000)
+    )
+    many = act(login(operator), [leads[0].pk], select_across="1").content.decode()
+    assert "1003 leads will be enrolled" in many
+    assert "The flood hold applies too" in many
