@@ -157,8 +157,10 @@ def run_batch(job_id, token, size):
     """One batch in one transaction; how many leads it enrolled (None: the job is over,
     or no longer this worker's)."""
     with transaction.atomic():
+        # The job's row only (`of`): a lock on the workflow's row would make every lead
+        # save that matches it (records.present: FOR KEY SHARE) wait for the batch.
         job = (
-            Enrollment.objects.select_for_update()
+            Enrollment.objects.select_for_update(of=("self",))
             .select_related("workflow")
             .filter(pk=job_id, status=EnrollmentStatus.RUNNING, token=token)
             .first()

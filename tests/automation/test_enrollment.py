@@ -417,3 +417,18 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
     with django_assert_max_num_queries(24):
         assert jobs.run_batch(job.pk, job.token, 100) == n + 1
     assert Trigger.objects.filter(occurrence__enrollment_id=job.pk).count() == n + 1
+
+
+@pytest.mark.postgres
+def test_a_batch_locks_the_job_not_the_workflow(make_lead):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    wf = make_workflow(IN_CA, delay=LATER)
+    make_lead(state="CA")
+    job = started(wf)
+    job.refresh_from_db()
+    with CaptureQueriesContext(connection) as captured:
+        jobs.run_batch(job.pk, job.token, 10)
+    locks = [q["sql"] for q in captured if "FOR UPDATE" in q["sql"]]
+    assert len(locks) == 1 and locks[0].endswith('FOR UPDATE OF "automation_enrollment"'), locks
