@@ -172,8 +172,13 @@ def run_batch(job_id, token, size):
         except Refused as exc:
             finish(job, EnrollmentStatus.CANCELLED, f"stopped: {exc}")
             return None
+        # Locked as a save locks its lead: a concurrent save of one of them waits for this
+        # batch, so the gates of both read what the other wrote (skip if pending, rate limit).
         leads = list(
-            matching(job.filter, job.lead_ids).filter(pk__gt=job.last_lead_id).order_by("pk")[:size]
+            matching(job.filter, job.lead_ids)
+            .filter(pk__gt=job.last_lead_id)
+            .order_by("pk")
+            .select_for_update(of=("self",))[:size]
         )
         now = timezone.now()  # the batch's leads are enrolled at one instant
         pairs = [(Occurrence(lead.pk, now, enrollment_id=job.pk), lead) for lead in leads]

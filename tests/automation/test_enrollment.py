@@ -420,7 +420,7 @@ def test_a_batch_costs_the_same_statements_whatever_its_size(
 
 
 @pytest.mark.postgres
-def test_a_batch_locks_the_job_not_the_workflow(make_lead):
+def test_a_batch_locks_the_job_and_its_leads_not_the_workflow(make_lead):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -431,4 +431,6 @@ def test_a_batch_locks_the_job_not_the_workflow(make_lead):
     with CaptureQueriesContext(connection) as captured:
         jobs.run_batch(job.pk, job.token, 10)
     locks = [q["sql"] for q in captured if "FOR UPDATE" in q["sql"]]
-    assert len(locks) == 1 and locks[0].endswith('FOR UPDATE OF "automation_enrollment"'), locks
+    assert len(locks) == 2, locks
+    assert locks[0].endswith('FOR UPDATE OF "automation_enrollment"'), locks
+    assert locks[1].endswith('FOR UPDATE OF "leads_lead"'), locks  # as a save locks its lead
