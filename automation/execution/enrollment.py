@@ -16,8 +16,10 @@
 4. `Throttle`: batches start no faster than `rate` leads per second (its clock
    and sleep are injected in tests).
 5. `resume_stalled` (the dispatcher's sweep): a running job whose lease ran out
-   (its worker died, or its task was lost) is handed to django-q2 again, with
-   a new token; it continues after its `last_lead_id`.
+   (its worker died, its task was lost, or its batch kept failing on a
+   deadlock or a lost connection) is handed to django-q2 again, with a new
+   token; it continues after its `last_lead_id`. Any other error fails the
+   job, with the error as its reason.
 6. `cancel`: the job stops before its next batch.
 """
 
@@ -27,7 +29,7 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import OperationalError, close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -47,6 +49,7 @@ SLICE_SECONDS = 60  # one task's share, well under Q_CLUSTER["timeout"]
 LEASE = timedelta(seconds=90)  # renewed by every batch; a slice's worker holds it
 HANDOFF_LEASE = timedelta(seconds=60)  # a handed-off task not started by then is lost
 MAX_SELECTED = 10_000  # an explicit selection of lead ids (the admin's) at most
+BATCH_RETRIES = 3  # a batch that hit a deadlock or a lost connection, tried again at once
 
 
 class Refused(Exception):
@@ -210,10 +213,22 @@ def run(job_id, token, clock=time.monotonic, sleep=time.sleep, slice_seconds=SLI
     job = Enrollment.objects.only("rate").get(pk=job_id)
     throttle = Throttle(job.rate, clock, sleep)
     size = throttle.batch_size()
+    retries = 0
     try:
         while True:
             throttle.wait()
-            enrolled = run_batch(job_id, token, size)
+            try:
+                enrolled = run_batch(job_id, token, size)
+            except OperationalError:
+                # A deadlock with other lead saves, a lost connection: the batch rolled
+                # back. Again, a few times; then the lease runs out and the job resumes.
+                log.warning("enrollment %s: batch failed, retrying", job_id, exc_info=True)
+                retries += 1
+                if retries > BATCH_RETRIES:
+                    return "interrupted"
+                close_old_connections()
+                continue
+            retries = 0
             if enrolled is None:
                 return "over"
             throttle.took(enrolled)

@@ -434,3 +434,42 @@ def test_a_batch_locks_the_job_and_its_leads_not_the_workflow(make_lead):
     assert len(locks) == 2, locks
     assert locks[0].endswith('FOR UPDATE OF "automation_enrollment"'), locks
     assert locks[1].endswith('FOR UPDATE OF "leads_lead"'), locks  # as a save locks its lead
+
+
+def test_a_batch_that_hits_a_deadlock_is_tried_again(make_lead, monkeypatch):
+    from django.db import OperationalError
+
+    wf = make_workflow(IN_CA, delay=LATER)
+    for _ in range(3):
+        make_lead(state="CA")
+    job = started(wf, rate=2)
+    real, calls = jobs.handler.enroll_many, []
+
+    def deadlocks_once(pairs, rule, index=None):
+        calls.append(len(pairs))
+        if len(calls) == 2:
+            raise OperationalError("deadlock detected")
+        return real(pairs, rule, index)
+
+    monkeypatch.setattr(jobs.handler, "enroll_many", deadlocks_once)
+    monkeypatch.setattr(jobs, "close_old_connections", lambda: None)  # the test's connection
+    assert run(job) == "done"
+    assert job.status == EnrollmentStatus.DONE and job.done == 3
+    assert calls == [2, 1, 1]  # the failed batch again: only one lead was left
+
+
+def test_a_job_whose_batches_keep_failing_waits_for_its_lease_to_resume(make_lead, monkeypatch):
+    from django.db import OperationalError
+
+    wf = make_workflow(IN_CA, delay=LATER)
+    make_lead(state="CA")
+    job = started(wf)
+
+    def down(*args):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(jobs.handler, "enroll_many", down)
+    monkeypatch.setattr(jobs, "close_old_connections", lambda: None)  # the test's connection
+    assert run(job) == "interrupted"
+    assert job.status == EnrollmentStatus.RUNNING and job.done == 0
+    assert job.lease_until > timezone.now()  # resume_stalled hands it on once this passes
