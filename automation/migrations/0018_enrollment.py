@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("automation", "0016_operator_group_per_spec"),
+        ("automation", "0017_rules_token_sums"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
