@@ -112,7 +112,7 @@ def run(opts):
     )
     target = 60 * rows / 1_000_000
     return {
-        "title": "8. Backtest (history replay)",
+        "title": "9. Backtest (history replay)",
         "rows": [
             {
                 "metric": f"Backtest over {rows:,} journal rows, 1 workflow",

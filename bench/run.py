@@ -13,8 +13,9 @@ Steps:
    dispatch (+ worker memory), timeliness, scale (its own database,
    <name>_scale, generated once and reused), guard (the send-time guard's
    cost per entry, on and off side by side), insight (workflows/{id}/stats/
-   on the scale database; dispatch with the rollups' fold on and off),
-   backtest (a replay of 1,000,000 journal rows through one workflow).
+   on the scale database; dispatch with the rollups' fold on and off), enroll
+   (bulk enrollment's leads/s at rate=1000 and unthrottled), backtest (a replay
+   of 1,000,000 journal rows through one workflow).
 3. Print the table and write it, with the machine and the date, to
    bench/RESULTS.md (--quick: bench/out/RESULTS-quick.md).
 """
@@ -36,7 +37,8 @@ if str(REPO) not in sys.path:
 # Run in this order (dispatch last: it skips its Redis runs if they would overrun
 # the time budget); reported in the order of the issue's items.
 SCENARIOS = (
-    "trigger", "ingest", "timeliness", "scale", "guard", "insight", "backtest", "dispatch",
+    "trigger", "ingest", "timeliness", "scale", "guard", "insight", "enroll", "backtest",
+    "dispatch",
 )  # fmt: skip
 TITLES = {
     "trigger": "1. Trigger overhead (lead save)",
@@ -46,7 +48,8 @@ TITLES = {
     "scale": "5. Scale",
     "guard": "6. Send-time guard",
     "insight": "7. Insight (rollups)",
-    "backtest": "8. Backtest (history replay)",
+    "enroll": "8. Bulk enrollment",
+    "backtest": "9. Backtest (history replay)",
 }
 BUDGET_SECONDS = 14 * 60  # the whole run must stay under 15 minutes
 

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from automation import constants
 from automation.api import backtest as backtest_api
+from automation.api import enrollment as enrollment_api
 from automation.api import stats as stats_api
 from automation.api.filters import LogEntryFilter, NotificationFilter, TriggerFilter
 from automation.api.serializers import (
@@ -210,6 +211,12 @@ class WorkflowViewSet(viewsets.ViewSet):
     def flush(self, request, pk=None):
         """Flood hold: the workflow's held entries become flushed (they never run)."""
         return self.settle(request, pk, flood.flush)
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"], permission_classes=[enrollment_api.ENROLL])
+    def enroll(self, request, pk=None):
+        """Bulk enrollment (SPEC C.6): {"filter": {...}, "rate": n} → 202 with the job."""
+        return enrollment_api.enroll(self.get_workflow(pk), request.data, request.user)
 
     def settle(self, request, pk, how):
         workflow = self.get_workflow(pk)

@@ -35,6 +35,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 
 from automation.constants import (
+    NOT_MATCHED,
     ActionType,
     DelayMode,
     EntryState,
@@ -142,64 +143,126 @@ def email_scope(rule, lead):
     return sent if rule.relation_mode == "within" else not sent
 
 
-class Reads:
-    """What the gates read about a lead beyond the occurrence, from the database (the
-    log): the engine's. A backtest (automation.insight.backtest) reads the same
-    from its simulation instead, through the same `decide`."""
+def fire(index, matched, occ, lead, before=None):
+    """Gate each matched rule, then write its trigger and (if fired) its entries."""
+    triggers, sets = decide(index, matched, occ, lead, before)
+    written = records.write(lead, occ, triggers, sets)
+    due_now = [entry_id for entry_id, handed_off in written if handed_off]
+    handoff.at_commit(due_now)
+    return [entry_id for entry_id, _ in written]
 
-    def in_email_scope(self, rule, lead):
-        return email_scope(rule, lead)
 
-    def pending(self, lead_id, workflow_ids):
-        """The workflows among `workflow_ids` with unexecuted entries for the lead."""
-        from automation.models import LogEntry
+def enroll(occ, lead, rule, index=None):
+    """Bulk enrollment of one lead: `enroll_many` of one."""
+    return enroll_many([(occ, lead)], rule, index)[0]
 
-        return set(
+
+def enrolls(index, rule, occ, lead):
+    """Does an `enroll` occurrence reach the rule's gates (its scope and conditions)?"""
+    return rule.in_scope(index.scope_of(occ, lead)) is not False and rule.matches(occ, lead, lead)
+
+
+def enroll_many(pairs, rule, index=None):
+    """Bulk enrollment (SPEC C.6): `enroll` occurrences, (occ, lead) pairs of distinct
+    leads, against ONE workflow's compiled rule, through the same scope, conditions and
+    gates as `handle` (steps 3-5), other workflows left out. The occurrence changed
+    nothing, so no stop-if cancels and no "becomes" condition matches; occurrence
+    conditions find none of their facts in it.
+
+    Each occurrence is journaled for this workflow (automation.engine.journal,
+    one statement for the batch). What the gates read is read for all the leads
+    at once (`gate_reads`) and what they decide is written in one pair of
+    statements (records.write_many): a batch of leads costs a handful of
+    statements, not a handful per lead.
+
+    Returns each pair's trigger outcome, or NOT_MATCHED where scope or conditions do not
+    hold (then, as for any occurrence, no trigger is written).
+    """
+    index = index or rules.current()
+    journal.append_many(pairs, workflow_id=rule.id)
+    outcomes, admitted = [NOT_MATCHED] * len(pairs), []
+    for i, (occ, lead) in enumerate(pairs):
+        if enrolls(index, rule, occ, lead):
+            admitted.append(i)
+    if not admitted:
+        return outcomes
+    now = max(pairs[i][0].occurred_at for i in admitted)
+    reads = gate_reads([pairs[i][1].pk for i in admitted], [rule], now)
+    items = []
+    for i in admitted:
+        occ, lead = pairs[i]
+        triggers, sets = decide(index, [rule], occ, lead, lead, reads.get(lead.pk, NO_READS))
+        if triggers:  # none: an email-template scope the lead is not in
+            outcomes[i] = triggers[0][1]
+            items.append((lead, occ, triggers, sets))
+    written = records.write_many(items)
+    handoff.at_commit([entry_id for entry_id, handed_off in written if handed_off])
+    return outcomes
+
+
+# What the gates read for one lead: workflows with its pending entries, its fired
+# triggers per workflow in the rate-limit window, when it last fired each once-only one.
+NO_READS = (frozenset(), {}, {})
+
+
+def gate_reads(lead_ids, matched, now):
+    """{lead id: (pending, recent, enrolled)} for these leads and rules, one query each."""
+    from automation.models import LogEntry
+
+    ids = [r.id for r in matched]
+    reads = {lead_id: (set(), {}, {}) for lead_id in lead_ids}
+    if any(r.skip_if_pending for r in matched):
+        for lead_id, workflow_id in (
             LogEntry.objects.filter(
-                lead_id=lead_id,
-                workflow_id__in=workflow_ids,
+                lead_id__in=lead_ids,
+                workflow_id__in=ids,
                 state__in=(EntryState.PENDING, EntryState.RUNNING),
             )
-            .values_list("workflow_id", flat=True)
+            .values_list("lead_id", "workflow_id")
             .distinct()
-        )
-
-    def fired_recently(self, lead_id, workflow_ids, now):
-        return records.fired_recently(lead_id, workflow_ids, now)
-
-    def enrolled(self, lead_id, workflow_ids):
-        return records.enrolled(lead_id, workflow_ids)
-
-    def loop_window_count(self, workflow_id, now):
-        return records.loop_window_count(workflow_id, now)
-
-
-DATABASE = Reads()
+        ):
+            reads[lead_id][0].add(workflow_id)
+    for lead_id, recent in records.fired_recently_of(lead_ids, ids, now).items():
+        reads[lead_id][1].update(recent)
+    once = [r.id for r in matched if r.reenrollment != Reenrollment.ALWAYS]
+    if once:
+        for lead_id, enrolled in records.enrolled_of(lead_ids, once).items():
+            reads[lead_id][2].update(enrolled)
+    return reads
 
 
-def decide(index, matched, occ, lead, before, reads):
+def decide(index, matched, occ, lead, before=None, reads=None):
+    """The gates' verdict for each matched rule: (trigger rows, entry sets) for records.write.
+    `reads`: what `gate_reads` found for this lead (read here when not given)."""
+    if reads is None:
+        reads = gate_reads([lead.pk], matched, occ.occurred_at)[lead.pk]
+    triggers, sets, due_times = [], [], {}
+    for rule, verdict in verdicts(index, matched, occ, lead, before, reads):
+        if verdict.outcome == TriggerOutcome.LOOP_DISABLED:
+            disable_looping(rule, occ, verdict.reason)
+        triggers.append((rule.id, verdict.outcome, verdict.reason, gates.iteration(rule, occ)))
+        if verdict.outcome == TriggerOutcome.FIRED:
+            sets.extend(plan(rule, occ, lead, occ.occurred_at, index, due_times))
+    return triggers, sets
+
+
+def verdicts(index, matched, occ, lead, before, reads, loop_count=None):
     """Gates 4-9 for each matched rule (email-template scope first): [(rule, Verdict)].
 
-    Every count the gates read is fetched through `reads`, once for all
-    matched workflows; the loop count only for an iteration that passed gates 4-8.
+    Pure but for the email-template scope and the loop count, an iteration's
+    only (`loop_count(workflow id, now)`, default records.loop_window_count):
+    what else the gates read is in `reads`. A backtest (automation.insight.backtest)
+    passes its simulation's reads and loop count.
     """
     now = occ.occurred_at
     if any(r.relation == Relation.EMAIL_TEMPLATE and not r.all_campaigns for r in matched):
         matched = [
             r
             for r in matched
-            if r.relation != Relation.EMAIL_TEMPLATE
-            or r.all_campaigns
-            or reads.in_email_scope(r, lead)
+            if r.relation != Relation.EMAIL_TEMPLATE or r.all_campaigns or email_scope(r, lead)
         ]
-    ids = [r.id for r in matched]
-    pending = set()
-    if any(r.skip_if_pending for r in matched):
-        pending = reads.pending(lead.pk, ids)
-    recent = reads.fired_recently(lead.pk, ids, now)
-    once = [r.id for r in matched if r.reenrollment != Reenrollment.ALWAYS]
-    enrolled = reads.enrolled(lead.pk, once) if once else {}
-    verdicts = []
+    pending, recent, enrolled = reads
+    found = []
     for rule in matched:
         snapshot = gates.Snapshot(
             rule=rule,
@@ -213,26 +276,10 @@ def decide(index, matched, occ, lead, before, reads):
         )
         verdict = gates.admit(snapshot)
         if verdict.outcome == TriggerOutcome.FIRED and gates.needs_loop_count(rule, occ):
-            window = reads.loop_window_count(rule.id, now)
+            window = (loop_count or records.loop_window_count)(rule.id, now)
             verdict = gates.admit(replace(snapshot, window_iterations=window))
-        verdicts.append((rule, verdict))
-    return verdicts
-
-
-def fire(index, matched, occ, lead, before=None):
-    """Gate each matched rule, then write its trigger and (if fired) its entries."""
-    now = occ.occurred_at
-    triggers, sets, due_times = [], [], {}
-    for rule, verdict in decide(index, matched, occ, lead, before, DATABASE):
-        if verdict.outcome == TriggerOutcome.LOOP_DISABLED:
-            disable_looping(rule, occ, verdict.reason)
-        triggers.append((rule.id, verdict.outcome, verdict.reason, gates.iteration(rule, occ)))
-        if verdict.outcome == TriggerOutcome.FIRED:
-            sets.extend(plan(rule, occ, lead, now, index, due_times))
-    written = records.write(lead, occ, triggers, sets)
-    due_now = [entry_id for entry_id, handed_off in written if handed_off]
-    handoff.at_commit(due_now)
-    return [entry_id for entry_id, _ in written]
+        found.append((rule, verdict))
+    return found
 
 
 def snapshot(lead):

@@ -35,6 +35,7 @@ COLUMNS = ("occurred_at", "lead_id", "kind", "facts", "values", "before", "workf
 FACTS = (
     "lead_action", "status_from", "status_to", "changed_fields", "call", "disposition",
     "previous_disposition", "redisposition", "callback_id", "hopper_entry_id", "chain",
+    "enrollment_id",
 )  # fmt: skip
 
 _lead = {}  # built once: the Lead's fields as the journal stores them
@@ -118,21 +119,37 @@ def insert_sql():
     return _sql[vendor]
 
 
-def append(occ, lead):
-    """Journal one occurrence (nothing when JOURNAL_DAYS is 0)."""
-    if not settings.JOURNAL_DAYS:
-        return
-    sql, fields = insert_sql()
-    row = (
+def row_of(occ, lead, workflow_id=None):
+    return (
         occ.occurred_at,
         lead.pk,
         occ.kind,
         facts_of(occ),
         values_of(lead),
         before_of(occ, lead),
-        occ.workflow_id,
+        workflow_id,
     )
-    params = [f.get_db_prep_save(v, connection) for f, v in zip(fields, row, strict=True)]
+
+
+def append(occ, lead, workflow_id=None):
+    """Journal one occurrence (nothing when JOURNAL_DAYS is 0). `workflow_id`: the one
+    workflow it is meant for (a bulk enrollment's), None for every workflow."""
+    append_many([(occ, lead)], workflow_id)
+
+
+def append_many(pairs, workflow_id=None):
+    """Journal (occurrence, lead) pairs in one statement (a bulk enrollment's batch)."""
+    if not settings.JOURNAL_DAYS or not pairs:
+        return
+    sql, fields = insert_sql()
+    one = sql[sql.index(" VALUES ") + len(" VALUES ") :]
+    params = [
+        f.get_db_prep_save(v, connection)
+        for occ, lead in pairs
+        for f, v in zip(fields, row_of(occ, lead, workflow_id), strict=True)
+    ]
+    if len(pairs) > 1:
+        sql = sql + ", " + ", ".join([one] * (len(pairs) - 1))
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -168,19 +185,19 @@ def loaded_of(before):
     return values.get
 
 
-def replayed(occurred_at, lead_id, facts, values, before, workflow_id=None):
+def replayed(occurred_at, lead_id, facts, values, before):
     """(Occurrence, Lead, loaded) of a journal row (see lead_of, loaded_of)."""
-    occ = occurrence(occurred_at, lead_id, facts, workflow_id)
+    occ = occurrence(occurred_at, lead_id, facts)
     return occ, lead_of(lead_id, values), loaded_of(before)
 
 
-def occurrence(occurred_at, lead_id, facts, workflow_id=None):
+def occurrence(occurred_at, lead_id, facts):
     data = dict(facts)
     if "changed_fields" in data:
         data["changed_fields"] = frozenset(data["changed_fields"])
     if "chain" in data:
         data["chain"] = tuple(data["chain"])
-    return Occurrence(lead_id=lead_id, occurred_at=occurred_at, workflow_id=workflow_id, **data)
+    return Occurrence(lead_id=lead_id, occurred_at=occurred_at, **data)
 
 
 def prune(now=None, days=None, batch=10_000):

@@ -41,3 +41,10 @@ def run_backtest(backtest_id):
     from automation.insight import backtest
 
     backtest.run(backtest_id)
+
+
+def run_enrollment(job_id, token):
+    """The django-q2 task of a bulk enrollment: one slice (automation.execution.enrollment)."""
+    from automation.execution import enrollment
+
+    return enrollment.run(job_id, token)

@@ -3,7 +3,7 @@
 The journal (automation.engine.journal) is replayed in time order through
 the engine's own code: its matching (handler.match over an index holding the
 one workflow), its stop-if cancellation (handler.stopping), its gates
-(handler.decide → gates.admit) and its due times (handler.plan). What the
+(handler.verdicts → gates.admit) and its due times (handler.plan). What the
 gates read from the log in the engine — pending entries, recent fired
 triggers, the last enrollment, the loop count — is read from a `Simulation`
 instead, kept in memory per lead:
@@ -72,8 +72,9 @@ class Cancelled(Exception):
     pass
 
 
-class Simulation(handler.Reads):
-    """The log of one workflow, simulated: what the gates read (handler.Reads), per lead."""
+class Simulation:
+    """The log of one workflow, simulated: what the gates read (handler.gate_reads and
+    the loop count), per lead."""
 
     def __init__(self, rule):
         self.rule = rule
@@ -98,6 +99,14 @@ class Simulation(handler.Reads):
     def enrolled(self, lead_id, workflow_ids):
         times = self.fired.get(lead_id)
         return {self.rule.id: times[-1]} if times else {}
+
+    def reads(self, lead_id, now):
+        """(pending, recent, enrolled) as handler.gate_reads gives them for one lead."""
+        return (
+            self.pending(lead_id, ()),
+            self.fired_recently(lead_id, (), now),
+            self.enrolled(lead_id, ()),
+        )
 
     def loop_window_count(self, workflow_id, now):
         since = now - timedelta(seconds=LOOP_WINDOW_SECONDS)
@@ -291,7 +300,7 @@ def replay(index, rule, since, until, progress=None, keep_triggers=False, saved=
     kinds = kinds_of(rule)
     span = (until - since).total_seconds() or 1.0
     for page in pages(since, until, rule.id):
-        for _, at, lead_id, kind, facts, values, before, workflow_id in page:
+        for _, at, lead_id, kind, facts, values, before, _ in page:
             result.occurrences += 1
             result.leads.add(lead_id)
             if sim.disabled:
@@ -299,10 +308,10 @@ def replay(index, rule, since, until, progress=None, keep_triggers=False, saved=
             sim.now = at
             # A save of a lead with pending entries may cancel them (Stop Workflow If).
             may_stop = stops and kind in CHANGES and sim.has_pending(lead_id)
-            if kind not in kinds and not may_stop:
+            if kind not in kinds and not may_stop and kind != "enroll":
                 continue
-            occ = journal.occurrence(at, lead_id, json.loads(facts), workflow_id)
-            if rule.fact not in occ.facts() and not may_stop:
+            occ = journal.occurrence(at, lead_id, json.loads(facts))
+            if rule.fact not in occ.facts() and not may_stop and not occ.enrollment_id:
                 continue  # the engine's index would not look at it (RuleIndex.candidates)
             lead = journal.lead_of(lead_id, json.loads(values))
             loaded = journal.loaded_of(json.loads(before) if before else None)
@@ -319,26 +328,34 @@ def nothing_before(attname):
 
 
 def step(index, sim, result, occ, lead, loaded):
-    """One occurrence through the engine's code (handler.handle without its writes)."""
+    """One occurrence through the engine's code: handler.handle (or, for a bulk
+    enrollment's, handler.enroll_many) without its writes."""
     loaded = loaded or nothing_before
 
     def previous(lead, occ):
         return handler.previous_state(lead, occ, loaded)
 
-    before = None
-    if occ.lead_action in ("create", "save") and index.stoppers and sim.has_pending(lead.pk):
-        before = previous(lead, occ)  # (nothing pending: nothing to cancel)
-        if handler.stopping(index, occ, lead, before):
-            sim.stop(lead.pk)
-    matched, before = handler.match(index, occ, lead, before, previous)
-    if not matched:
-        return
-    for matched_rule, verdict in handler.decide(
-        index, matched, occ, lead, before or previous(lead, occ), sim
+    if occ.enrollment_id:
+        if not handler.enrolls(index, sim.rule, occ, lead):
+            return
+        matched, before = [sim.rule], lead
+    else:
+        before = None
+        if occ.lead_action in ("create", "save") and index.stoppers and sim.has_pending(lead.pk):
+            before = previous(lead, occ)  # (nothing pending: nothing to cancel)
+            if handler.stopping(index, occ, lead, before):
+                sim.stop(lead.pk)
+        matched, before = handler.match(index, occ, lead, before, previous)
+        if not matched:
+            return
+        before = before or previous(lead, occ)
+    reads = sim.reads(lead.pk, occ.occurred_at)
+    for rule, verdict in handler.verdicts(
+        index, matched, occ, lead, before, reads, sim.loop_window_count
     ):
         sets = []
         if verdict.outcome == TriggerOutcome.FIRED:
-            sets = handler.plan(matched_rule, occ, lead, occ.occurred_at, index, {})
+            sets = handler.plan(rule, occ, lead, occ.occurred_at, index, {})
             sim.fire(lead.pk, occ, sets)
         elif verdict.outcome == TriggerOutcome.LOOP_DISABLED:
             sim.disabled = True

@@ -216,20 +216,27 @@ def test_it_replays_a_draft_document_without_storing_it(
     assert sum(result.actions.values()) == result.outcomes[TriggerOutcome.FIRED]
 
 
-def test_an_occurrence_meant_for_one_workflow_is_replayed_for_that_one_only(make_lead):
-    from tests.automation.engine_helpers import handle
+def test_an_enrollment_is_replayed_for_its_workflow_only_and_exactly(make_lead, statuses):
+    """A bulk enrollment's occurrences (journaled for its workflow) replay through the
+    same scope, conditions and gates as handler.enroll_many; no other workflow sees them."""
+    from automation.engine import handler, rules
+    from automation.engine.occurrences import Occurrence
 
-    mine = make_workflow([("LEAD_ACTION", {"values": ["save"]})])
-    other = make_workflow([("LEAD_ACTION", {"values": ["save"]})])
-    lead = make_lead()
+    with time_machine.travel(T0 - timedelta(hours=1), tick=False):  # before the workflows
+        leads = [make_lead(city=city) for city in ("Fresno", "Fresno", "Reno")]
+    in_fresno = [("LEAD_FIELDS", {"field": "city", "operator": "equals", "value": "Fresno"})]
+    mine = make_workflow(in_fresno, [MARK], reenrollment="once")
+    other = make_workflow(in_fresno, [MARK])
     with time_machine.travel(T0, tick=False):
-        handle(lead, lead_action="save")  # for every workflow
-        handle(lead, workflow_id=mine.pk)  # a bulk enrollment's, for `mine` only
-    period = (T0, T0 + timedelta(seconds=1))
-
-    def kinds(workflow_id):
-        return [row[3] for page in backtest.pages(*period, workflow_id) for row in page]
-
-    assert kinds(mine.pk) == ["save", "enroll"]
-    assert kinds(other.pk) == ["save"]
-    assert kinds(None) == ["save"]  # a draft's replay
+        Lead.objects.get(pk=leads[0].pk).save()  # for every workflow: fires both
+    for minutes in (1, 2):  # enrolled twice: the second time, already enrolled
+        at = T0 + timedelta(minutes=minutes)
+        pairs = [(Occurrence(lead.pk, at, enrollment_id=minutes), lead) for lead in leads]
+        handler.enroll_many(pairs, rules.current().rules[mine.pk])
+    until = T0 + timedelta(minutes=3)
+    for wf in (mine, other):
+        index, rule = backtest.compiled(workflow=wf)
+        result = backtest.replay(index, rule, T0, until, keep_triggers=True)
+        assert sorted(result.triggers) == sorted(stored(wf))
+    assert Counter(o for _, _, o in stored(mine)) == {"fired": 2, "already_enrolled": 3}
+    assert Counter(o for _, _, o in stored(other)) == {"fired": 1}

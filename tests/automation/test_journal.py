@@ -11,7 +11,7 @@ from django_q.models import Schedule
 from automation.engine import journal
 from automation.models import JournalEntry
 from leads.models import Call, Lead
-from tests.automation.engine_helpers import fresh_rules, handle, make_workflow  # noqa: F401
+from tests.automation.engine_helpers import fresh_rules, make_workflow  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -91,13 +91,21 @@ def test_it_rebuilds_the_occurrence_and_the_lead_the_engine_saw(make_lead, statu
     assert loaded("status_id") == "NEW" and loaded("last_called_at") is None
 
 
-def test_it_files_an_occurrence_meant_for_one_workflow_under_it(make_lead):
-    wf = make_workflow([("LEAD_ACTION", {"values": ["save"]})])
-    lead = make_lead()
-    handle(lead, workflow_id=wf.pk)
-    row = rows()[-1]
-    assert row.workflow_id == wf.pk
-    assert row.kind == "enroll"
+def test_it_files_a_bulk_enrollments_occurrences_under_their_workflow(make_lead):
+    from automation.engine import handler, rules
+    from automation.engine.occurrences import Occurrence
+
+    wf = make_workflow([("LEAD_FIELDS", {"field": "city", "operator": "equals", "value": "X"})])
+    leads = [make_lead(), make_lead()]
+    before = JournalEntry.objects.count()
+    pairs = [(Occurrence(lead.pk, T0, enrollment_id=7), lead) for lead in leads]
+    handler.enroll_many(pairs, rules.current().rules[wf.pk])
+    new = rows()[before:]
+    assert [(r.lead_id, r.kind, r.workflow_id) for r in new] == [
+        (leads[0].pk, "enroll", wf.pk),
+        (leads[1].pk, "enroll", wf.pk),
+    ]
+    assert new[0].facts == {"enrollment_id": 7} and new[0].before is None
 
 
 def test_it_prunes_what_is_older_than_journal_days(make_lead, settings):

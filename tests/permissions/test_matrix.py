@@ -47,6 +47,8 @@ RULES = {
     ("workflow-backtest", "post"): (OPERATE, 400),
     ("backtest-detail", "get"): (OPERATE, 200),
     ("backtest-cancel", "post"): (OPERATE, 200),
+    ("workflow-enroll", "post"): (OPERATE, 400),  # SPEC C.2: enroll is the operator's
+    ("enrollment-cancel", "post"): (OPERATE, 200),
     ("workflow-detail", "patch"): (OPERATE, 200),  # an empty PATCH changes nothing
     ("workflow-log-flush", "post"): (OPERATE, 400),
     ("notification-acknowledge", "post"): (OPERATE, 200),
@@ -203,5 +205,10 @@ def test_it_gives_the_operator_the_writes_of_the_spec(users):
         for model in ("workflow", "eventcondition", "actionset", "action", "endpoint", "adaptor")
         for action in ("add", "change", "delete")
     }
-    assert writes == crud | {"automation.change_logentry", "automation.change_notification"}
+    assert writes == crud | {
+        "automation.change_logentry",
+        "automation.change_notification",
+        "automation.add_enrollment",
+        "automation.change_enrollment",
+    }
     assert held("viewer") <= held("operator")
