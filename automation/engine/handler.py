@@ -169,7 +169,8 @@ def fire(index, matched, occ, lead, before=None):
             verdict = gates.admit(replace(snapshot, window_iterations=window))
         if verdict.outcome == TriggerOutcome.LOOP_DISABLED:
             disable_looping(rule, occ, verdict.reason)
-        triggers.append((rule.id, verdict.outcome, verdict.reason, gates.iteration(rule, occ)))
+        iteration = gates.iteration(rule, occ)
+        triggers.append((rule.id, verdict.outcome, verdict.reason, iteration, rule.version))
         if verdict.outcome == TriggerOutcome.FIRED:
             sets.extend(plan(rule, occ, lead, now, index, due_times))
     written = records.write(lead, occ, triggers, sets)

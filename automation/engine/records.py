@@ -20,8 +20,9 @@ The outcomes arrive decided (automation.engine.gates); `fired_recently` is the
 count the rate-limit gate reads, one range scan of the lead's recent
 triggers (trigger_lead_time_idx) for every matched workflow at once.
 
-Rows in: `triggers`, (workflow id, outcome, reason, loop iteration) with each
-workflow at most once (the iteration may be left out: 0); `sets`, dicts of the workflow id, state, reason, due_at,
+Rows in: `triggers`, (workflow id, outcome, reason, loop iteration, version)
+with each workflow at most once (the iteration and the workflow version it
+fired under may be left out: 0, None; its entries record the same version); `sets`, dicts of the workflow id, state, reason, due_at,
 lease_until, finished_at and context shared by the entries of one action
 set, and its `actions`, (action id, action type) pairs in order.
 Out: (entry id, handed off now?) pairs, the latter for entries with a lease.
@@ -51,6 +52,7 @@ TRIGGER_COLUMNS = (
     "reason",
     "chain",
     "loop_iteration",
+    "version",
 )
 ENTRY_COLUMNS = (
     "workflow_id",
@@ -69,6 +71,7 @@ ENTRY_COLUMNS = (
     "context",
     "idempotency_key",
     "created_at",
+    "version",
 )
 
 
@@ -148,11 +151,12 @@ def write(lead, occ, triggers, sets):
             cursor,
             Trigger,
             TRIGGER_COLUMNS,
-            [(w, lead.pk, now, occurrence, o, r, chain, i) for w, o, r, i in rows],
+            [(w, lead.pk, now, occurrence, o, r, chain, i, v) for w, o, r, i, v in rows],
         )
         fired = {
-            w: pk for (w, o, _, _), pk in zip(rows, ids, strict=True) if o == TriggerOutcome.FIRED
+            w: pk for (w, o, *_), pk in zip(rows, ids, strict=True) if o == TriggerOutcome.FIRED
         }
+        versions = {w: v for w, _, _, _, v in rows}
         entries = [
             (
                 aset["workflow_id"],
@@ -171,6 +175,7 @@ def write(lead, occ, triggers, sets):
                 aset["context"],
                 uuid.uuid4(),
                 now,
+                versions[aset["workflow_id"]],
             )
             for aset in sets
             if aset["workflow_id"] in fired
@@ -226,8 +231,12 @@ def loop_window_count(workflow_id, now):
 
 
 def trigger_rows(triggers):
-    """(workflow id, outcome, reason, iteration) tuples; the iteration defaults to 0."""
-    return [(w, o, r, rest[0] if rest else 0) for w, o, r, *rest in triggers]
+    """(workflow id, outcome, reason, iteration, version) tuples; the iteration defaults
+    to 0, the version to None."""
+    return [
+        (w, o, r, rest[0] if rest else 0, rest[1] if len(rest) > 1 else None)
+        for w, o, r, *rest in triggers
+    ]
 
 
 def fired_recently(lead_id, workflow_ids, now):

@@ -136,6 +136,9 @@ class Rule:
     reenrollment: str = "always"
     reenroll_after_days: int | None = None
     flood_limit: int = 1000  # SPEC C.5 flood hold (automation.engine.flood)
+    # The workflow's version (SPEC C.2): its triggers and entries record it. None: no
+    # version stored yet.
+    version: int | None = None
 
     @property
     def becomes(self):
@@ -299,13 +302,14 @@ def compile_rules(version, workflows=None):
 def load_rules(workflows=None):
     """Compile every active workflow (or the given ones) with its parts in a handful
     of queries: ([Rule], {workflow id: rules_token}). A workflow without an active
-    condition never fires: it has a token but no Rule."""
+    condition never fires: it has a token but no Rule. Archived workflows are
+    inactive (automation.document.lifecycle.archive), and left out besides."""
     from automation.models import Action, ActionSet, EventCondition, Workflow
 
     if workflows is None:
         # Every active workflow: select their parts by a subquery. An IN list of
         # 10,000 ids costs more to build, send and parse than the rows themselves.
-        active = Workflow.objects.filter(active=True)
+        active = Workflow.objects.filter(active=True, archived_at__isnull=True)
         workflows, wanted = list(active), active.values("pk")
     else:
         workflows = list(workflows)
@@ -388,6 +392,7 @@ def load_rules(workflows=None):
             reenrollment=w.reenrollment,
             reenroll_after_days=w.reenroll_after_days,
             flood_limit=w.flood_limit,
+            version=w.version or None,
         )
         found.append(rule)
     return found, tokens
@@ -519,7 +524,11 @@ def refresh(index, version):
     """`index` with the workflows changed since it was compiled compiled again."""
     from automation.models import Workflow
 
-    tokens = dict(Workflow.objects.filter(active=True).values_list("pk", "rules_token"))
+    tokens = dict(
+        Workflow.objects.filter(active=True, archived_at__isnull=True).values_list(
+            "pk", "rules_token"
+        )
+    )
     changed = {pk for pk, token in tokens.items() if index.tokens.get(pk) != token}
     drop = changed | (index.tokens.keys() - tokens.keys())
     fresh, _ = load_rules(Workflow.objects.filter(pk__in=changed)) if changed else ([], {})
