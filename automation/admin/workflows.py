@@ -132,7 +132,7 @@ class WorkflowAdmin(admin.ModelAdmin):
     form = WorkflowForm
     list_display = [
         "name", "active", "relation", "all_campaigns", "stop_if", "schedule_enabled",
-        "action_set_count", "disabled", "modified_at",
+        "action_set_count", "disabled", "version", "modified_at",
     ]  # fmt: skip
     list_filter = [history.ArchivedFilter, "active", "relation", "stop_if", "schedule_enabled"]
     search_fields = ["name", "description"]

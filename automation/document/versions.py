@@ -16,8 +16,9 @@ it, so each trigger and log entry records the version it was created under.
 
 from django.utils import timezone
 
+from automation.constants import EntryState
 from automation.document import store
-from automation.models import Workflow, WorkflowVersion
+from automation.models import LogEntry, Workflow, WorkflowVersion
 
 # What a document's items are, for the summary: key → (singular, plural).
 NOUNS = {
@@ -81,6 +82,15 @@ def summarize(old, new):
     return "; ".join(parts) or "no change"
 
 
+def orphaned(workflow, document):
+    """The actions its pending and held entries name that `document` does not hold."""
+    unexecuted = LogEntry.objects.filter(
+        workflow_id=workflow.pk, state__in=(EntryState.PENDING, EntryState.HELD)
+    )
+    named = set(unexecuted.values_list("action_id", flat=True).distinct())
+    return named - action_ids(document)
+
+
 def latest(workflow):
     return workflow.versions.order_by("-number").first()
 
@@ -95,7 +105,8 @@ def record(workflow, document, source, user=None, summary="", now=None, cancel_r
     3. `cancel_removed`: the pending and held entries of the actions the latest
        version had and this one has not are cancelled, "removed from the workflow
        in version N" (the admin saves rows one by one; the document store
-       cancels its own removals as it writes them).
+       cancels its own removals as it writes them). A workflow without a version
+       yet (made before versions were kept): those of actions it no longer has.
     4. The version, and the workflow's `version` number.
     """
     now = now or timezone.now()
@@ -105,6 +116,8 @@ def record(workflow, document, source, user=None, summary="", now=None, cancel_r
         return None
     number = max(previous.number if previous else 0, workflow.version) + 1
     if previous is None:
+        if cancel_removed:  # a workflow older than its versions: what its entries name
+            store.cancel_removed(workflow.pk, orphaned(workflow, document), number, now)
         text = summary or "created"
     else:
         if cancel_removed:

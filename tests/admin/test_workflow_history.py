@@ -215,3 +215,22 @@ def test_only_a_user_with_the_purge_permission_erases(login, operator, superuser
     assert not Workflow.objects.exists()
     assert not LogEntry.objects.exists() and not Trigger.objects.exists()
     assert not WorkflowVersion.objects.exists()
+
+
+def test_a_workflow_older_than_its_versions_cancels_the_entries_of_an_action_removed(
+    admin_client_, make_workflow, make_entry, make_lead
+):
+    """Made before versions were kept (no version 0 to compare with): the entries of
+    the actions it no longer has are cancelled by its first version."""
+    workflow = make_workflow(
+        actions=[("FIELD", {"field": "custom.tag", "op": "set", "value": "v1"}),
+                 ("FIELD", {"field": "custom.note", "op": "set", "value": "n1"})]
+    )  # fmt: skip
+    entry = make_entry(make_lead(), workflow)  # of the first action
+    Action.objects.filter(pk=entry.action_id).update(position=1)  # the last one on the page
+    Action.objects.exclude(pk=entry.action_id).update(position=0)
+    assert workflow.version == 0
+    action_set_change(admin_client_, workflow, remove_last=True)
+    entry.refresh_from_db()
+    assert (entry.state, entry.reason) == ("cancelled", "removed from the workflow in version 1")
+    assert Workflow.objects.get().version == 1
