@@ -1,8 +1,9 @@
 """SPEC C.2 in the admin: every save stores a version; the History page lists them
 with a diff and a Restore button; Delete archives; Duplicate; Unarchive; Purge.
 
-The workflow is made through the document store (version 1), fired on a SALE
-disposition: its two FIELD actions wait an hour, pending.
+The workflow is tests/api/test_workflow_updates.py's, made through the document
+store (version 1), fired on a SALE disposition: its two FIELD actions wait an
+hour, pending.
 """
 
 import copy
@@ -16,21 +17,7 @@ from automation.models import Action, LogEntry, Trigger, Workflow, WorkflowVersi
 from leads.models import Call
 from tests.admin.forms import action_set_data, workflow_data
 from tests.admin.test_workflow_editor import ADD, errors_of
-
-DOC = {
-    "name": "Tag sales",
-    "all_campaigns": True,
-    "events": [{"type": "DISPOSITION", "values": ["SALE"]}],
-    "action_sets": [
-        {
-            "delay": {"mode": "fixed", "hours": 1},
-            "actions": [
-                {"type": "FIELD", "config": {"field": "custom.tag", "op": "set", "value": "v1"}},
-                {"type": "FIELD", "config": {"field": "custom.note", "op": "set", "value": "n1"}},
-            ],
-        }
-    ],
-}
+from tests.api.test_workflow_updates import DOC
 
 
 @pytest.fixture
