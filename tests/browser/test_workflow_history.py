@@ -7,7 +7,7 @@ import pytest
 
 from automation.document import document
 from automation.models import Workflow
-from tests.browser.test_workflow_admin import boss, log_in  # noqa: F401 (fixture)
+from tests.browser.test_workflow_admin import boss, log_in, show_tab  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -68,6 +68,8 @@ def test_delete_archives_and_the_archived_filter_finds_it(page, live_server, bos
 def test_duplicate_opens_the_inactive_copy(page, live_server, boss, workflow, shoot):  # noqa: F811
     log_in(page, live_server)
     page.goto(f"{live_server.url}/admin/automation/workflow/{workflow.pk}/change/")
+    show_tab(page, "events")  # the tabs are the workflow form's, not the Duplicate button's
+    assert not page.is_visible("#id_name")
     page.click("button.duplicate-workflow")
     page.wait_for_selector(".messagelist .success")
     assert page.input_value("#id_name") == "Copy of Sale follow-up"
