@@ -199,6 +199,19 @@ class TriggerOutcome(models.TextChoices):
     ALREADY_ENROLLED = "already_enrolled", "Already enrolled (re-enrollment)"
 
 
+class EnrollmentStatus(models.TextChoices):
+    """A bulk enrollment job (SPEC C.6)."""
+
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+# A bulk-enrolled lead whose conditions do not hold gets no trigger: the job counts it so.
+NOT_MATCHED = "not_matched"
+
+
 class Reenrollment(models.TextChoices):
     """May a lead fire the workflow again (SPEC C.4)?"""
 
@@ -226,6 +239,9 @@ class OccurrenceKind(models.TextChoices):
     DELETE = "delete", "Lead deleted"
     CALLBACK = "callback", "Callback scheduled"
     HOPPER_EXPIRED = "hopper_expired", "Hopper slot expired"
+    # Bulk enrollment (SPEC C.6): an existing lead put through one workflow's gates.
+    # No occurrence condition matches it; state conditions ("is") do.
+    ENROLL = "enroll", "Enrolled in bulk"
 
 
 # Occurrence kinds that change the lead (a "becomes" condition needs one).

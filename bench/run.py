@@ -13,7 +13,8 @@ Steps:
    dispatch (+ worker memory), timeliness, scale (its own database,
    <name>_scale, generated once and reused), guard (the send-time guard's
    cost per entry, on and off side by side), insight (workflows/{id}/stats/
-   on the scale database; dispatch with the rollups' fold on and off).
+   on the scale database; dispatch with the rollups' fold on and off), enroll
+   (bulk enrollment's leads/s at rate=1000 and unthrottled).
 3. Print the table and write it, with the machine and the date, to
    bench/RESULTS.md (--quick: bench/out/RESULTS-quick.md).
 """
@@ -34,7 +35,7 @@ if str(REPO) not in sys.path:
 
 # Run in this order (dispatch last: it skips its Redis runs if they would overrun
 # the time budget); reported in the order of the issue's items.
-SCENARIOS = ("trigger", "ingest", "timeliness", "scale", "guard", "insight", "dispatch")
+SCENARIOS = ("trigger", "ingest", "timeliness", "scale", "guard", "insight", "enroll", "dispatch")
 TITLES = {
     "trigger": "1. Trigger overhead (lead save)",
     "ingest": "2. Call ingest",
@@ -43,6 +44,7 @@ TITLES = {
     "scale": "5. Scale",
     "guard": "6. Send-time guard",
     "insight": "7. Insight (rollups)",
+    "enroll": "8. Bulk enrollment",
 }
 BUDGET_SECONDS = 14 * 60  # the whole run must stay under 15 minutes
 

@@ -8,14 +8,17 @@ in alternating blocks of BLOCK saves, without it
 (`post_save.disconnect(dispatch_uid="lead_saved")`).
 Then 10 more workflows that match (LEAD_ACTION save + country = US, one action
 set delayed 1 day with two FIELD actions: 10 triggers and 20 pending entries per
-save, nothing executes) and the same again. A control row has as many
+save, nothing executes) and the same again. (Firing on every save, a few
+hundred times a second, they pass their default flood limit of 1,000 fires a
+minute within seconds: from then on their entries are stored `held`, the same
+rows in the same statements, and the flood check reads each workflow's count
+once until its flood can have ended, automation.engine.flood.) A control row has as many
 workflows, none in the lead's scope. Every save is of a different lead, so no
 rate limit interferes.
 """
 
 import itertools
 import time
-import uuid
 
 from django.db import transaction
 from django.db.models.signals import post_save
@@ -169,66 +172,98 @@ def measure(n, in_scope_share, saves):
     return d
 
 
-def editing(saves, interval=0.1):
-    """Saves while another thread edits workflows (one condition every `interval` s):
-    the process's refresher thread recompiles only the edited workflows
-    (automation.engine.rules.refresh), off the saves' path.
+def edit_one(rng, conditions):
+    """What an edit in the admin writes: the condition and new tokens for its
+    workflow and the version (rules.renew)."""
+    from automation.engine import rules
+    from automation.models import EventCondition
 
-    Returns the saves' times and the times of `rules.update()` bringing the
-    index up to date after a single edit (measured after the saves, 20 times).
-    """
+    condition = EventCondition.objects.get(pk=rng.choice(conditions))
+    EventCondition.objects.filter(pk=condition.pk).update(config=condition.config)
+    rules.renew([condition.workflow_id])
+
+
+def editor(conditions, interval, go, stop, edits):
+    """Another process (as the admin is): one edit every `interval` s while `go`."""
     import random
-    import threading
 
-    from django.db import connection
+    import django
+
+    django.setup()
+    rng = random.Random(1)
+    while not stop.wait(interval):
+        if go.is_set():
+            edit_one(rng, conditions)
+            with edits.get_lock():
+                edits.value += 1
+
+
+def editing(saves, interval=0.1, phase=2.0):
+    """Lead saves while another process edits workflows (one condition every
+    `interval` s) and without edits, in alternating phases of `phase` seconds.
+    This process's refresher thread recompiles only the edited workflows
+    (automation.engine.rules.refresh), off the saves' path, but it shares the
+    interpreter with them. Two kinds of save, alternating in blocks: 10 matching
+    workflows fire, and nothing matches (leads of another campaign, whose
+    workflows do not match).
+
+    Returns {kind: {False: quiet times, True: edited times}}, the times of
+    `rules.update()` bringing the index up to date after one edit (20 of them),
+    and the number of edits made.
+    """
+    import multiprocessing
+    import random
 
     from automation.engine import rules
-    from automation.models import EventCondition, RulesVersion, Workflow
-    from leads.models import Lead
+    from automation.models import EventCondition
+    from leads.models import Lead, List
 
     conditions = list(
         EventCondition.objects.filter(type="LEAD_FIELDS", workflow__name__startswith="Background")
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    rng = random.Random(1)
-    stop = threading.Event()
-    edits = []
-
-    def edit_one():
-        """What an edit in another process (the admin's) writes: the condition, a new
-        token for its workflow and for the version (rules.bump), and nothing of
-        this process's own state."""
-        condition = EventCondition.objects.get(pk=rng.choice(conditions))
-        EventCondition.objects.filter(pk=condition.pk).update(config=condition.config)
-        Workflow.objects.filter(pk=condition.workflow_id).update(rules_token=uuid.uuid4())
-        RulesVersion.objects.filter(pk=rules.CHANGED).update(token=uuid.uuid4())
-
-    def editor():
-        try:
-            while not stop.wait(interval):
-                edit_one()
-                edits.append(1)
-        finally:
-            connection.close()
-
-    leads = list(Lead.objects.order_by("pk")[: saves + 100])
-    saver = Saver(leads)
+    matched = list(Lead.objects.order_by("pk")[: saves + 100])
+    other = List.objects.exclude(pk=matched[0].list_id).order_by("pk").first()
+    ids = world.make_leads(saves + 100, other.pk)
+    savers = {
+        "10 match": Saver(matched),
+        "nothing matches": Saver(list(Lead.objects.filter(pk__in=ids).order_by("pk"))),
+    }
     rules.current()
-    thread = threading.Thread(target=editor)
-    thread.start()
+    for saver in savers.values():
+        saver.block(BLOCK, engine=True)  # warm
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter, no shared connection
+    go, stop, edits = spawn.Event(), spawn.Event(), spawn.Value("i", 0)
+    process = spawn.Process(target=editor, args=(conditions, interval, go, stop, edits))
+    process.start()
+    times = {kind: {False: [], True: []} for kind in savers}
     try:
-        times = [saver.save_one() for _ in range(saves)]
+        while min(len(t[e]) for t in times.values() for e in t) < saves:
+            for edited in (False, True):
+                if edited:
+                    go.set()
+                    before = edits.value
+                    while edits.value == before:  # the editor is at work
+                        time.sleep(0.01)
+                else:
+                    go.clear()
+                    time.sleep(rules.CHECK_SECONDS + 0.2)  # the last edits are compiled
+                until = time.perf_counter() + phase
+                while time.perf_counter() < until:
+                    for kind, saver in savers.items():
+                        times[kind][edited].extend(saver.block(BLOCK, engine=True))
     finally:
         stop.set()
-        thread.join()
+        process.join()
+    rng = random.Random(2)
     updates = []
     for _ in range(20):
-        edit_one()
+        edit_one(rng, conditions)
         start = time.perf_counter()
         rules.update()  # what the refresher thread does a second later
         updates.append(time.perf_counter() - start)
-    return times, updates, len(edits)
+    return times, updates, edits.value
 
 
 def percentile(values, share):
@@ -250,6 +285,7 @@ def run(opts):
         rules.compile_rules(version)
         compiles.append(time.perf_counter() - start)
     edit_times, updates, edits = editing(opts.trigger_saves)
+    p99 = {kind: {e: percentile(t[e], 0.99) for e in t} for kind, t in edit_times.items()}
     growth = control["none_ratio"] / zero["none_ratio"]
     in_scope_growth = biggest["none_ratio"] / zero["none_ratio"]
     big = f"{biggest['workflows']:,}"
@@ -285,13 +321,16 @@ def run(opts):
             "met": None,
         },
         {
-            "metric": f"Lead saves while workflows are edited ({edits} edits, one every 0.1 s, "
-            f"{big} workflows): p99",
-            "value": f"{ms(percentile(edit_times, 0.99))} (p50 {ms(median(edit_times))}, "
-            f"max {ms(max(edit_times))}; index update after one edit: median "
-            f"{ms(median(updates))}, max {ms(max(updates))})",
+            "metric": f"Lead saves while workflows are edited ({edits} edits by another "
+            f"process, one every 0.1 s, {big} workflows): p99",
+            "value": "; ".join(
+                f"{kind} {ms(p99[kind][True])} (without edits {ms(p99[kind][False])})"
+                for kind in p99
+            )
+            + f"; index update after one edit: median {ms(median(updates))}, "
+            f"max {ms(max(updates))}",
             "target": "≤ 10 ms",
-            "met": percentile(edit_times, 0.99) <= 0.010,
+            "met": max(p[True] for p in p99.values()) <= 0.010,
         },
     ]
     table = [

@@ -5,8 +5,9 @@
   backtest, acknowledge.
 - operator: reads the same, and writes workflows (with their events, action
   sets and actions), endpoints, adaptors and custom fields; flushes, runs now
-  and releases log entries (change_logentry, as the admin checks), and
-  acknowledges notifications. Calling rules, contact policies, leads and the
+  and releases log entries (change_logentry, as the admin checks),
+  acknowledges notifications, and enrolls leads in bulk (add_enrollment;
+  cancel: change_enrollment). Calling rules, contact policies, leads and the
   other CRM data stay with administrators, and so does erasing a workflow
   with its history (automation.purge_workflow; deleting one archives it).
 
@@ -36,6 +37,7 @@ OPERATOR_WRITES = {
     "automation.customfield": CRUD,  # SPEC C.2's declared custom fields (when present)
     "automation.logentry": ("change",),  # flush, run now, release held entries
     "automation.notification": ("change",),  # acknowledge
+    "automation.enrollment": ("add", "change"),  # bulk enrollment: start, cancel (SPEC C.6)
 }
 
 

@@ -12,6 +12,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
 from automation import constants
+from automation.api import enrollment as enrollment_api
 from automation.api import stats as stats_api
 from automation.api.filters import LogEntryFilter, NotificationFilter, TriggerFilter
 from automation.api.lifecycle import WorkflowLifecycle
@@ -218,6 +219,12 @@ class WorkflowViewSet(WorkflowLifecycle, viewsets.ViewSet):
     def flush(self, request, pk=None):
         """Flood hold: the workflow's held entries become flushed (they never run)."""
         return self.settle(request, pk, flood.flush)
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    @action(detail=True, methods=["post"], permission_classes=[enrollment_api.ENROLL])
+    def enroll(self, request, pk=None):
+        """Bulk enrollment (SPEC C.6): {"filter": {...}, "rate": n} → 202 with the job."""
+        return enrollment_api.enroll(self.get_workflow(pk), request.data, request.user)
 
     def settle(self, request, pk, how):
         workflow = self.get_workflow(pk)

@@ -39,6 +39,7 @@ KIND_PHRASES = {
     OccurrenceKind.DELETE: "a lead deleted",
     OccurrenceKind.CALLBACK: "a callback scheduled",
     OccurrenceKind.HOPPER_EXPIRED: "a hopper slot expiring",
+    OccurrenceKind.ENROLL: "a bulk enrollment",
 }
 
 

@@ -18,7 +18,12 @@ save nor add a row every save updates, so:
   the limit, RECHECK_NEAR above it — never while one process (an import, a
   bulk update) does the flooding: its own fires are counted exactly, and
   reaching the limit reads the count again.
-- The limit is the compiled rule's (automation.engine.rules.Rule.flood_limit):
+- A flooded workflow is not counted again until it can have stopped being
+  one: the read also returns when the oldest of the `flood_limit` most recent
+  fires happened, and all of those stay in the window until 60 s after it.
+  The hold is exact, and a flood costs one range scan per workflow per
+  process until then, not ten a second.
+- The limit is the compiled rule's (automation.engine.compiled.Rule.flood_limit):
   no query; a change of it reaches the index like any other setting.
 
 A held set has no lease (it is not handed to a worker) and the reason
@@ -46,6 +51,8 @@ class Seen:
     checked_at: datetime
     count: int  # fired triggers in the window when checked
     since: int  # fires this process wrote since
+    limit: int  # the limit then
+    flooded_until: datetime | None = None  # past the limit at least until then
 
 
 _seen = {}  # workflow id -> Seen
@@ -88,33 +95,39 @@ def over_limit(workflow_id, now):
     """The workflow's limit when this fire is beyond it, else None."""
     limit = limit_of(workflow_id)
     seen = _seen.get(workflow_id)
-    if seen is not None and seen.checked_at <= now:
+    if seen is not None and seen.checked_at <= now and seen.limit == limit:
+        if seen.flooded_until is not None and now < seen.flooded_until:
+            seen.since += 1
+            return limit
         known, age = seen.count + seen.since, now - seen.checked_at
         if age < RECHECK and known < limit // 2 or age < RECHECK_NEAR and known < limit:
             seen.since += 1
             return None
-        if age < RECHECK_NEAR and seen.count >= limit:  # flooded a moment ago
-            seen.since += 1
-            return limit
-    count = fired_in_window(workflow_id, now, limit)
-    _seen[workflow_id] = Seen(now, count, 1)
-    return limit if count >= limit else None
+    count, oldest = fired_in_window(workflow_id, now, limit)
+    flooded = count >= limit
+    _seen[workflow_id] = Seen(now, count, 1, limit, oldest + WINDOW if flooded else None)
+    return limit if flooded else None
 
 
 def fired_in_window(workflow_id, now, limit):
-    """Fired triggers of the workflow in the WINDOW before `now`, at most `limit`."""
+    """(n, oldest): the workflow's fired triggers in the WINDOW before `now`, at
+    most the `limit` most recent, and when the oldest of those happened."""
+    from django.db.models import Count, Min
+
     from automation.models import Trigger
 
-    return (
+    found = (
         Trigger.objects.filter(
             workflow_id=workflow_id,
             outcome=TriggerOutcome.FIRED,
             occurred_at__gt=now - WINDOW,
             occurred_at__lte=now,
         )
-        .values("pk")[:limit]
-        .count()
+        .order_by("-occurred_at")
+        .values("occurred_at")[:limit]
+        .aggregate(n=Count("occurred_at"), oldest=Min("occurred_at"))
     )
+    return found["n"], found["oldest"]
 
 
 def limit_of(workflow_id):

@@ -73,7 +73,7 @@ NO_MATCH = "no_match"
 class Snapshot:
     """What the gates read about one workflow, one lead and one occurrence."""
 
-    rule: object  # automation.engine.rules.Rule
+    rule: object  # automation.engine.compiled.Rule
     occ: object  # automation.engine.occurrences.Occurrence
     lead: object  # the lead as the occurrence left it
     before: object  # the lead before the occurrence (`lead` itself when unchanged)

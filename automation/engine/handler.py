@@ -34,6 +34,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 
 from automation.constants import (
+    NOT_MATCHED,
     ActionType,
     DelayMode,
     EntryState,
@@ -127,8 +128,87 @@ def email_scope(rule, lead):
 
 def fire(index, matched, occ, lead, before=None):
     """Gate each matched rule, then write its trigger and (if fired) its entries."""
+    triggers, sets = decide(index, matched, occ, lead, before)
+    written = records.write(lead, occ, triggers, sets)
+    due_now = [entry_id for entry_id, handed_off in written if handed_off]
+    handoff.at_commit(due_now)
+    return [entry_id for entry_id, _ in written]
+
+
+def enroll(occ, lead, rule, index=None):
+    """Bulk enrollment of one lead: `enroll_many` of one."""
+    return enroll_many([(occ, lead)], rule, index)[0]
+
+
+def enroll_many(pairs, rule, index=None):
+    """Bulk enrollment (SPEC C.6): `enroll` occurrences, (occ, lead) pairs of distinct
+    leads, against ONE workflow's compiled rule, through the same scope, conditions and
+    gates as `handle` (steps 3-5), other workflows left out. The occurrence changed
+    nothing, so no stop-if cancels and no "becomes" condition matches; occurrence
+    conditions find none of their facts in it.
+
+    What the gates read is read for all the leads at once (`gate_reads`) and what they
+    decide is written in one pair of statements (records.write_many): a batch of
+    leads costs a handful of statements, not a handful per lead.
+
+    Returns each pair's trigger outcome, or NOT_MATCHED where scope or conditions do not
+    hold (then, as for any occurrence, no trigger is written).
+    """
+    index = index or rules.current()
+    outcomes, admitted = [NOT_MATCHED] * len(pairs), []
+    for i, (occ, lead) in enumerate(pairs):
+        if rule.in_scope(index.scope_of(occ, lead)) is not False and rule.matches(occ, lead, lead):
+            admitted.append(i)
+    if not admitted:
+        return outcomes
+    now = max(pairs[i][0].occurred_at for i in admitted)
+    reads = gate_reads([pairs[i][1].pk for i in admitted], [rule], now)
+    items = []
+    for i in admitted:
+        occ, lead = pairs[i]
+        triggers, sets = decide(index, [rule], occ, lead, lead, reads.get(lead.pk, NO_READS))
+        if triggers:  # none: an email-template scope the lead is not in
+            outcomes[i] = triggers[0][1]
+            items.append((lead, occ, triggers, sets))
+    written = records.write_many(items)
+    handoff.at_commit([entry_id for entry_id, handed_off in written if handed_off])
+    return outcomes
+
+
+# What the gates read for one lead: workflows with its pending entries, its fired
+# triggers per workflow in the rate-limit window, when it last fired each once-only one.
+NO_READS = (frozenset(), {}, {})
+
+
+def gate_reads(lead_ids, matched, now):
+    """{lead id: (pending, recent, enrolled)} for these leads and rules, one query each."""
     from automation.models import LogEntry
 
+    ids = [r.id for r in matched]
+    reads = {lead_id: (set(), {}, {}) for lead_id in lead_ids}
+    if any(r.skip_if_pending for r in matched):
+        for lead_id, workflow_id in (
+            LogEntry.objects.filter(
+                lead_id__in=lead_ids,
+                workflow_id__in=ids,
+                state__in=(EntryState.PENDING, EntryState.RUNNING),
+            )
+            .values_list("lead_id", "workflow_id")
+            .distinct()
+        ):
+            reads[lead_id][0].add(workflow_id)
+    for lead_id, recent in records.fired_recently_of(lead_ids, ids, now).items():
+        reads[lead_id][1].update(recent)
+    once = [r.id for r in matched if r.reenrollment != Reenrollment.ALWAYS]
+    if once:
+        for lead_id, enrolled in records.enrolled_of(lead_ids, once).items():
+            reads[lead_id][2].update(enrolled)
+    return reads
+
+
+def decide(index, matched, occ, lead, before=None, reads=None):
+    """The gates' verdict for each matched rule: (trigger rows, entry sets) for records.write.
+    `reads`: what `gate_reads` found for this lead (read here when not given)."""
     now = occ.occurred_at
     if any(r.relation == Relation.EMAIL_TEMPLATE and not r.all_campaigns for r in matched):
         matched = [
@@ -136,21 +216,9 @@ def fire(index, matched, occ, lead, before=None):
             for r in matched
             if r.relation != Relation.EMAIL_TEMPLATE or r.all_campaigns or email_scope(r, lead)
         ]
-    ids = [r.id for r in matched]
-    pending = set()
-    if any(r.skip_if_pending for r in matched):
-        pending = set(
-            LogEntry.objects.filter(
-                lead_id=lead.pk,
-                workflow_id__in=ids,
-                state__in=(EntryState.PENDING, EntryState.RUNNING),
-            )
-            .values_list("workflow_id", flat=True)
-            .distinct()
-        )
-    recent = records.fired_recently(lead.pk, ids, now)
-    once = [r.id for r in matched if r.reenrollment != Reenrollment.ALWAYS]
-    enrolled = records.enrolled(lead.pk, once) if once else {}
+    if reads is None:
+        reads = gate_reads([lead.pk], matched, now)[lead.pk]
+    pending, recent, enrolled = reads
     triggers, sets, due_times = [], [], {}
     for rule in matched:
         snapshot = gates.Snapshot(
@@ -173,10 +241,7 @@ def fire(index, matched, occ, lead, before=None):
         triggers.append((rule.id, verdict.outcome, verdict.reason, iteration, rule.version))
         if verdict.outcome == TriggerOutcome.FIRED:
             sets.extend(plan(rule, occ, lead, now, index, due_times))
-    written = records.write(lead, occ, triggers, sets)
-    due_now = [entry_id for entry_id, handed_off in written if handed_off]
-    handoff.at_commit(due_now)
-    return [entry_id for entry_id, _ in written]
+    return triggers, sets
 
 
 def snapshot(lead):

@@ -3,7 +3,9 @@
 Signals (leads.signals) build one `Occurrence` per change: a lead created,
 saved or deleted (with the changed fields and status before → after), a call
 recorded or dispositioned (its data, the disposition set, whether it was a
-redisposition), a callback scheduled, a hopper slot expired. Occurrence
+redisposition), a callback scheduled, a hopper slot expired; and one the
+operator makes: a lead enrolled in bulk (`enrollment_id`, SPEC C.6), which
+changes nothing of the lead and carries no call. Occurrence
 conditions read only these facts; state conditions read the lead.
 
 `causing_chain` is the causal chain of the action being executed right now
@@ -74,6 +76,7 @@ class Occurrence:
     callback_id: int | None = None
     hopper_entry_id: int | None = None
     chain: tuple = ()
+    enrollment_id: int | None = None  # bulk enrollment (SPEC C.6): kind "enroll"
 
     @property
     def status_changed(self):
@@ -98,6 +101,8 @@ class Occurrence:
             found.add("callback")
         if self.hopper_entry_id:
             found.add("hopper_expired")
+        if self.enrollment_id:
+            found.add("enroll")  # no event type needs it: only state conditions match
         return found
 
     def describe(self):
@@ -105,7 +110,7 @@ class Occurrence:
         data = {"facts": sorted(self.facts())}
         for name in (
             "lead_action", "status_from", "status_to", "disposition",
-            "previous_disposition", "callback_id", "hopper_entry_id",
+            "previous_disposition", "callback_id", "hopper_entry_id", "enrollment_id",
         ):  # fmt: skip
             value = getattr(self, name)
             if value:

@@ -139,29 +139,32 @@ def lock_for_deletion(sender, instance, **kwargs):
 
 def write(lead, occ, triggers, sets):
     """Store the triggers and entries of one occurrence; (entry id, handed off?) pairs."""
-    alive = present(t[0] for t in triggers)
-    if len(alive) < len(triggers):
-        triggers = [t for t in triggers if t[0] in alive]
-        sets = [aset for aset in sets if aset["workflow_id"] in alive]
-    sets = flood.hold(triggers, sets, occ.occurred_at)  # past its flood_limit: held
-    occurrence, chain, now = occ.describe(), list(occ.chain), occ.occurred_at
-    rows = trigger_rows(triggers)
+    return write_many([(lead, occ, triggers, sets)])
+
+
+def write_many(items):
+    """Store the triggers and entries of several occurrences (`items`: (lead, occ,
+    triggers, sets) each) in the same two statements: a lead save writes one, a bulk
+    enrollment's batch (automation.execution.enrollment) a batch's worth.
+    (entry id, handed off?) pairs, in the order of the items."""
+    alive = present(t[0] for _, _, triggers, _ in items for t in triggers)
+    trigger_values, owners = [], []  # owners: per trigger row, the entries' (item, sets)
+    for lead, occ, triggers, sets in items:
+        if any(t[0] not in alive for t in triggers):
+            triggers = [t for t in triggers if t[0] in alive]
+            sets = [aset for aset in sets if aset["workflow_id"] in alive]
+        sets = flood.hold(triggers, sets, occ.occurred_at)  # past its flood_limit: held
+        occurrence, chain, now = occ.describe(), list(occ.chain), occ.occurred_at
+        for w, o, r, i, v in trigger_rows(triggers):
+            trigger_values.append((w, lead.pk, now, occurrence, o, r, chain, i, v))
+            owners.append((lead, now, sets if o == TriggerOutcome.FIRED else None))
     with connection.cursor() as cursor:
-        ids = insert(
-            cursor,
-            Trigger,
-            TRIGGER_COLUMNS,
-            [(w, lead.pk, now, occurrence, o, r, chain, i, v) for w, o, r, i, v in rows],
-        )
-        fired = {
-            w: pk for (w, o, *_), pk in zip(rows, ids, strict=True) if o == TriggerOutcome.FIRED
-        }
-        versions = {w: v for w, _, _, _, v in rows}
+        ids = insert(cursor, Trigger, TRIGGER_COLUMNS, trigger_values)
         entries = [
             (
                 aset["workflow_id"],
                 action_id,
-                fired[aset["workflow_id"]],
+                trigger_id,
                 lead.pk,
                 lead.list_id,
                 action_type,
@@ -175,32 +178,36 @@ def write(lead, occ, triggers, sets):
                 aset["context"],
                 uuid.uuid4(),
                 now,
-                versions[aset["workflow_id"]],
+                version,  # its trigger's: the workflow version it fired under
             )
+            for (w, *_, version), trigger_id, (lead, now, sets) in zip(
+                trigger_values, ids, owners, strict=True
+            )
+            if sets is not None
             for aset in sets
-            if aset["workflow_id"] in fired
+            if aset["workflow_id"] == w
             for action_id, action_type in aset["actions"]
         ]
         ids = insert(cursor, LogEntry, ENTRY_COLUMNS, entries)
     return [(pk, entry[9] is not None) for pk, entry in zip(ids, entries, strict=True)]
 
 
-# The lead's fired triggers in the rate-limit window, per workflow: one range
-# scan of trigger_lead_time_idx.
+# The leads' fired triggers in the rate-limit window, per workflow: a range scan of
+# trigger_lead_time_idx per lead (one lead on a save, a batch's in bulk enrollment).
 RECENT_SQL = f"""
-SELECT workflow_id, count(*) FROM {Trigger._meta.db_table}
-WHERE lead_id = %s AND outcome = '{TriggerOutcome.FIRED}' AND occurred_at > %s
-GROUP BY workflow_id
+SELECT lead_id, workflow_id, count(*) FROM {Trigger._meta.db_table}
+WHERE lead_id IN ({{leads}}) AND outcome = '{TriggerOutcome.FIRED}' AND occurred_at > %s
+GROUP BY lead_id, workflow_id
 """
 
 
-def last_fired(lead_id, workflow_ids):
+def last_fired(lead_ids, workflow_ids):
     """The query behind `enrolled` (read through trigger_enrollment_idx)."""
     return (
         Trigger.objects.filter(
-            lead_id=lead_id, workflow_id__in=workflow_ids, outcome=TriggerOutcome.FIRED
+            lead_id__in=lead_ids, workflow_id__in=workflow_ids, outcome=TriggerOutcome.FIRED
         )
-        .values_list("workflow_id")
+        .values_list("lead_id", "workflow_id")
         .annotate(last=Max("occurred_at"))
         .order_by()
     )
@@ -209,7 +216,15 @@ def last_fired(lead_id, workflow_ids):
 def enrolled(lead_id, workflow_ids):
     """{workflow id: when this lead last fired it}, for the given workflows: what the
     re-enrollment gate reads. One probe of trigger_enrollment_idx per workflow."""
-    return dict(last_fired(lead_id, workflow_ids))
+    return enrolled_of([lead_id], workflow_ids).get(lead_id, {})
+
+
+def enrolled_of(lead_ids, workflow_ids):
+    """`enrolled` for several leads at once: {lead id: {workflow id: last fired}}."""
+    found = {}
+    for lead_id, workflow_id, last in last_fired(lead_ids, workflow_ids):
+        found.setdefault(lead_id, {})[workflow_id] = last
+    return found
 
 
 def loop_window_count(workflow_id, now):
@@ -242,8 +257,19 @@ def trigger_rows(triggers):
 def fired_recently(lead_id, workflow_ids, now):
     """{workflow id: fired triggers for this lead in the rate-limit window}: what the
     rate-limit gate reads, for every matched workflow in one range scan (RECENT_SQL)."""
+    return fired_recently_of([lead_id], workflow_ids, now).get(lead_id, {})
+
+
+def fired_recently_of(lead_ids, workflow_ids, now):
+    """`fired_recently` for several leads in one statement: {lead id: {workflow id: n}}."""
     since = connection.ops.adapt_datetimefield_value(now - timedelta(seconds=RATE_LIMIT_SECONDS))
     wanted = set(workflow_ids)
+    found = {}
     with connection.cursor() as cursor:
-        cursor.execute(RECENT_SQL, [lead_id, since])
-        return {workflow_id: n for workflow_id, n in cursor.fetchall() if workflow_id in wanted}
+        cursor.execute(
+            RECENT_SQL.format(leads=", ".join(["%s"] * len(lead_ids))), [*lead_ids, since]
+        )
+        for lead_id, workflow_id, n in cursor.fetchall():
+            if workflow_id in wanted:
+                found.setdefault(lead_id, {})[workflow_id] = n
+    return found

@@ -16,175 +16,40 @@ can answer it (automation.engine.buckets): found by lookup, not evaluated on
 every save. The index only narrows: every rule it returns is evaluated in full.
 
 Keeping it current: every change to a workflow, its conditions, action sets,
-actions or relations renews that workflow's `rules_token` and the shared
-`RulesVersion` token (signals in automation.apps; statuses and lists renew
-the EVERYTHING token). A refresher thread per process compares the version
-every `CHECK_SECONDS` and compiles again only the workflows whose token
-moved, swapping in a new index whose touched buckets alone are rebuilt; a
-save only reads the index. A process's own change is seen by its next
-evaluation. A workflow edited in the admin applies within a second or so in
-every worker.
+actions or relations renews that workflow's `rules_token` (a random number)
+and the shared `RulesVersion` token (signals in automation.apps; statuses and
+lists renew the EVERYTHING token). A refresher thread per process compares the
+version every `CHECK_SECONDS`. When it moved, the database sums the active
+workflows' tokens per group of ids (`GROUPS` rows, whatever the number of
+workflows); only the groups whose sum or count differs from the index's are
+read token by token, and only the workflows whose token moved are compiled
+again, into a new index whose touched buckets alone are rebuilt. The
+refresher's work stays a few milliseconds at 10,000 workflows, so it takes
+little from the saves of its process (they share the interpreter). A save
+only reads the index. A process's own change is seen by its next evaluation.
+A workflow edited in the admin applies within a second or so in every worker.
 """
 
-import hashlib
+import dataclasses
 import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from automation.constants import Relation, RelationMode, StopIf
-from automation.engine import conditions, timing
+from django.db.models import Count, F, Sum
+
+from automation.constants import Relation, StopIf
+from automation.engine import timing
 from automation.engine.buckets import Bucket, discriminator
-from automation.engine.events import EVENTS, FACT_PRIORITY, became
-from automation.engine.occurrences import field_value
+from automation.engine.compiled import ALL, ActionRule, ActionSetRule, Condition, Rule
+from automation.engine.events import EVENTS, FACT_PRIORITY
 
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 1.0
-ALL = ("all",)
-
-
-def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None):
-    """Stop Workflow If: does the lead, as it is now, meet the stop condition?"""
-    if stop_if == StopIf.NEVER:
-        return False
-    if stop_if == StopIf.LEAD_FILTER:
-        return bool(stop_filter) and all(
-            conditions.compare(
-                c["operator"],
-                field_value(lead, c["field"], call),
-                c.get("value"),
-                c.get("value2"),
-                c.get("values"),
-                lead.zone,
-            )
-            for c in stop_filter
-        )
-    flags = status_flags.get(lead.status_id, (False, False))
-    return flags[0] if stop_if == StopIf.REACHED_STATUS else flags[1]
-
-
-@dataclass(frozen=True)
-class Condition:
-    type: str
-    config: dict
-    # (occ, lead) -> bool, with the config read once (EventSpec.prepare): "is".
-    test: Callable = field(init=False, compare=False, repr=False)
-    # "when": "becomes" (SPEC C.4): `test` must hold now and not before the occurrence.
-    becomes: bool = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self):
-        spec = EVENTS[self.type]
-        object.__setattr__(self, "test", spec.prepare(self.config))
-        object.__setattr__(self, "becomes", spec.becomes(self.config))
-
-    def matches(self, occ, lead, before=None):
-        """`before`: the lead before the occurrence (engine.previous_state); only
-        "becomes" reads it, and None (or `lead` itself) means nothing changed."""
-        if not self.test(occ, lead):
-            return False
-        return not self.becomes or became(self.test, occ, lead, before)
-
-    @property
-    def cost(self):
-        """Occurrence conditions are a dict lookup; state ones read and compare values."""
-        return 0 if EVENTS[self.type].fact else 1
-
-
-@dataclass(frozen=True)
-class ActionRule:
-    id: int
-    type: str
-    skip_if_live_call: bool
-
-
-@dataclass(frozen=True)
-class ActionSetRule:
-    id: int
-    delay: timing.Delay
-    window: str
-    actions: tuple
-    # (action id, type) of each action in order: what a pending entry is made of.
-    action_rows: tuple = field(init=False, compare=False, repr=False)
-
-    def __post_init__(self):
-        object.__setattr__(self, "action_rows", tuple((a.id, a.type) for a in self.actions))
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One active workflow, compiled."""
-
-    id: int
-    name: str
-    relation: str
-    relation_mode: str
-    object_ids: frozenset
-    all_campaigns: bool
-    stop_if: str
-    stop_filter: tuple
-    skip_if_pending: bool
-    schedule: timing.Schedule | None
-    perform_action_on: int
-    conditions: tuple
-    action_sets: tuple
-    fact: str = "lead_saved"
-    discriminator: tuple | None = None
-    reenrollment: str = "always"
-    reenroll_after_days: int | None = None
-    flood_limit: int = 1000  # SPEC C.5 flood hold (automation.engine.flood)
-    # The workflow's version (SPEC C.2): its triggers and entries record it. None: no
-    # version stored yet.
-    version: int | None = None
-
-    @property
-    def becomes(self):
-        """Does a condition read the lead's state before the occurrence?"""
-        return any(c.becomes for c in self.conditions)
-
-    def scope_keys(self):
-        """Where the index files this rule."""
-        if self.all_campaigns or self.relation_mode == RelationMode.NOT_WITHIN:
-            return [ALL]
-        if self.relation == Relation.EMAIL_TEMPLATE:
-            return [ALL]
-        return [(self.relation, pk) for pk in self.object_ids]
-
-    def in_scope(self, scope):
-        """True/False, or None when only the database can tell (email templates)."""
-        if self.all_campaigns:
-            return True
-        if self.relation == Relation.EMAIL_TEMPLATE:
-            return None
-        value = scope.get(self.relation)
-        if value is None and self.relation in Relation.CALL_FIELDS:
-            # SPEC C.4: queue / inbound-number scope, within or not within, only
-            # matches an occurrence carrying a call with that field set.
-            return False
-        inside = value in self.object_ids
-        return inside if self.relation_mode == RelationMode.WITHIN else not inside
-
-    def matches(self, occ, lead, before=None):
-        # A plain loop, not all(<generator>): this runs for every candidate on every save.
-        for c in self.conditions:
-            if not c.test(occ, lead):
-                return False
-            if c.becomes and not became(c.test, occ, lead, before):
-                return False
-        return True
-
-    def stopped(self, lead, status_flags, call=None):
-        return stop_condition_met(self.stop_if, self.stop_filter, lead, status_flags, call)
-
-    def selected(self, lead_id):
-        """Perform Action On: a stable hash puts a lead in the same group every time."""
-        if self.perform_action_on >= 100:
-            return True
-        digest = hashlib.sha256(f"{self.id}:{lead_id}".encode()).digest()
-        return int.from_bytes(digest[:4], "big") % 100 < self.perform_action_on
+GROUPS = 256  # workflows are summed per id % GROUPS to find the changed ones
 
 
 @dataclass
@@ -192,6 +57,7 @@ class RuleIndex:
     version: tuple  # the RulesVersion tokens it was compiled at (see read_version)
     rules: dict = field(default_factory=dict)
     tokens: dict = field(default_factory=dict)  # active workflow id -> its rules_token
+    digest: dict = field(default_factory=dict)  # id % GROUPS -> (sum of tokens, count)
     by_fact: dict = field(default_factory=dict)
     stoppers: tuple = ()
     status_flags: dict = field(default_factory=dict)  # code -> (reached, final)
@@ -253,9 +119,20 @@ class RuleIndex:
         touched = set()
         for rule in [self.rules[pk] for pk in drop if pk in self.rules] + list(fresh):
             touched.update((rule.fact, key) for key in rule.scope_keys())
-        index = RuleIndex(version=version, tokens=tokens)
+        index = RuleIndex(version=version, tokens=tokens, digest=dict(self.digest))
+        for pk in drop | tokens.keys() - self.tokens.keys():
+            old, new = self.tokens.get(pk), tokens.get(pk)
+            total, count = index.digest.get(pk % GROUPS, (0, 0))
+            total += (new or 0) - (old or 0)
+            count += (new is not None) - (old is not None)
+            if count:
+                index.digest[pk % GROUPS] = (total, count)
+            else:
+                index.digest.pop(pk % GROUPS, None)
         index.status_flags, index.list_campaign = self.status_flags, self.list_campaign
-        index.rules = {pk: r for pk, r in self.rules.items() if pk not in drop}
+        index.rules = dict(self.rules)
+        for pk in drop:
+            index.rules.pop(pk, None)
         index.rules.update((r.id, r) for r in fresh)
         index.by_fact = {fact: dict(buckets) for fact, buckets in self.by_fact.items()}
         for fact, key in touched:
@@ -269,16 +146,25 @@ class RuleIndex:
                 if rule.fact == fact and key in rule.scope_keys():
                     bucket.add(rule)
             if bucket.members:
-                buckets[key] = bucket
-        for buckets in index.by_fact.values():
-            for bucket in buckets.values():
                 bucket.seal()
+                buckets[key] = bucket
         index.stoppers = tuple(
             sorted(
-                (r for r in index.rules.values() if r.stop_if != StopIf.NEVER), key=lambda r: r.id
+                [r for r in self.stoppers if r.id not in drop]
+                + [r for r in fresh if r.stop_if != StopIf.NEVER],
+                key=lambda r: r.id,
             )
         )
         return index
+
+
+def sums_of(tokens):
+    """{id % GROUPS: (sum of the tokens, how many)}: what `refresh` compares."""
+    found = {}
+    for pk, token in tokens.items():
+        total, count = found.get(pk % GROUPS, (0, 0))
+        found[pk % GROUPS] = (total + token, count + 1)
+    return found
 
 
 def compile_rules(version, workflows=None):
@@ -293,6 +179,7 @@ def compile_rules(version, workflows=None):
     }
     index.list_campaign = dict(List.objects.values_list("pk", "campaign_id"))
     found, index.tokens = load_rules(workflows)
+    index.digest = sums_of(index.tokens)
     for rule in found:
         index.add(rule)
     index.seal()
@@ -354,7 +241,10 @@ def load_rules(workflows=None):
         sets.setdefault(aset["workflow_id"], []).append(
             ActionSetRule(aset["id"], delay, aset["window"], tuple(actions.get(aset["id"], ())))
         )
+    used = {w.relation for w in workflows if not w.all_campaigns}
     for relation, attr in Workflow.RELATION_FIELDS.items():
+        if relation not in used:
+            continue
         through = getattr(Workflow, attr).through
         target = next(f for f in through._meta.get_fields() if f.name not in ("id", "workflow"))
         rows = through.objects.filter(workflow_id__in=wanted).values_list(
@@ -521,18 +411,50 @@ def refresher(stop):
 
 
 def refresh(index, version):
-    """`index` with the workflows changed since it was compiled compiled again."""
+    """`index` with the workflows changed since it was compiled compiled again.
+
+    The database answers which: the sum and count of the active workflows'
+    tokens per id group (GROUPS rows); only the groups that differ from the
+    index's are read workflow by workflow. A group whose tokens changed yet
+    sum as before is missed with odds of 2**-48 per change.
+    """
     from automation.models import Workflow
 
-    tokens = dict(
-        Workflow.objects.filter(active=True, archived_at__isnull=True).values_list(
-            "pk", "rules_token"
-        )
+    active = Workflow.objects.filter(active=True, archived_at__isnull=True).annotate(
+        group=F("pk") % GROUPS
     )
-    changed = {pk for pk, token in tokens.items() if index.tokens.get(pk) != token}
-    drop = changed | (index.tokens.keys() - tokens.keys())
-    fresh, _ = load_rules(Workflow.objects.filter(pk__in=changed)) if changed else ([], {})
+    sums = {
+        group: (int(total), count)
+        for group, total, count in active.values("group")
+        .annotate(total=Sum("rules_token"), count=Count("pk"))
+        .values_list("group", "total", "count")
+    }
+    moved = {g for g in sums.keys() | index.digest.keys() if sums.get(g) != index.digest.get(g)}
+    if not moved:
+        return dataclasses.replace(index, version=version)
+    now = dict(active.filter(group__in=moved).values_list("pk", "rules_token"))
+    before = {pk: index.tokens[pk] for pk in members(index.tokens, moved)}
+    changed = {pk for pk, token in now.items() if before.get(pk) != token}
+    drop = changed | (before.keys() - now.keys())
+    fresh, loaded = (
+        load_rules(Workflow.objects.filter(pk__in=changed, active=True, archived_at__isnull=True))
+        if changed
+        else ([], {})
+    )
+    tokens = dict(index.tokens)
+    for pk in drop:
+        tokens.pop(pk, None)
+    tokens.update(loaded)
     return index.rebuilt(version, fresh, drop, tokens)
+
+
+def members(tokens, groups):
+    """The ids in `tokens` whose group is one of `groups`: probed id by id when
+    that is fewer steps than reading them all."""
+    top = max(tokens, default=0)
+    if len(groups) * (top // GROUPS + 1) > len(tokens):
+        return [pk for pk in tokens if pk % GROUPS in groups]
+    return [pk for g in groups for pk in range(g, top + 1, GROUPS) if pk in tokens]
 
 
 def invalidate():
@@ -541,22 +463,29 @@ def invalidate():
 
 
 def bump(sender=None, instance=None, workflow_ids=None, **kwargs):
-    """A rule changed: new tokens for the workflows it belongs to (`workflow_ids`,
-    else found from the changed row) and for the shared version, and this process
-    brings its own index up to date on its next evaluation. A change that belongs
-    to no one workflow (a status, a list) has every rule compiled again."""
-    from automation.models import RulesVersion, Workflow
-
+    """A rule changed: `renew` the tokens of the workflows it belongs to
+    (`workflow_ids`, else found from the changed row), and this process brings
+    its own index up to date on its next evaluation."""
     if workflow_ids is None:
         workflow_ids = changed_workflows(sender, instance, kwargs)
+    renew(workflow_ids)
+    _state["stale"] = True
+
+
+def renew(workflow_ids):
+    """What a change writes for every process to see: new tokens for the given
+    workflows and the shared version; None (not one workflow's change: a
+    status, a list) has every rule compiled again."""
+    from automation.models import RulesVersion, Workflow
+    from automation.models.workflows import new_rules_token
+
     rows = [CHANGED] if workflow_ids is not None else [CHANGED, EVERYTHING]
     if workflow_ids:
-        Workflow.objects.filter(pk__in=workflow_ids).update(rules_token=uuid.uuid4())
+        Workflow.objects.filter(pk__in=workflow_ids).update(rules_token=new_rules_token())
     for pk in rows:
         token = uuid.uuid4()
         if not RulesVersion.objects.filter(pk=pk).update(token=token):
             RulesVersion.objects.get_or_create(pk=pk, defaults={"token": token})
-    _state["stale"] = True
 
 
 def changed_workflows(sender, instance, kwargs):

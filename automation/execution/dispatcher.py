@@ -17,7 +17,8 @@ starts one). Any number of dispatchers may run on any number of machines:
    runs out and step 2 claims the entry again. The runner's own claim makes
    a second delivery a no-op, so nothing runs twice.
 4. Every few seconds, expire hopper slots past their time (Hopper Expired)
-   and prune endpoint attempts older than an hour (the breaker's figures).
+   and prune endpoint attempts older than an hour (the breaker's figures);
+   resume bulk enrollments whose worker died (their lease ran out).
 5. Back-pressure: while the broker already holds a backlog, claim nothing
    new, so leases do not expire in the queue.
 6. Heartbeat and watchdog (`Watchdog`): every few seconds the dispatcher
@@ -42,7 +43,7 @@ from django.utils import timezone
 
 from automation.constants import EntryState, HeartbeatRole
 from automation.engine import handoff
-from automation.execution import breaker
+from automation.execution import breaker, enrollment
 from automation.models import Heartbeat, LogEntry
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,7 @@ def sweep_hopper():
     try:
         Heartbeat.forget_gone()
         breaker.prune()  # endpoint attempts older than an hour
+        enrollment.resume_stalled()  # bulk enrollments whose worker died
         return HopperEntry.expire_due()
     except Exception:
         log.exception("hopper sweep failed")

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from automation.constants import OUTREACH_CHANNELS, EntryState
-from automation.engine import gates, guard, rules, timing
+from automation.engine import compiled, gates, guard, rules, timing
 
 
 def live_call_max_age():
@@ -165,7 +165,7 @@ def snapshot(*, action_type, executor, workflow, action, lead, context, now, fac
     """The guard.EntrySnapshot of one entry (or, for the dry run, of one action)."""
     stopped_now = False
     if lead is not None and action is not None:
-        stopped_now = rules.stop_condition_met(
+        stopped_now = compiled.stop_condition_met(
             workflow.stop_if, workflow.stop_filter, lead, rules.current().status_flags
         )
     channel = channel_of(action_type)

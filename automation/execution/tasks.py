@@ -27,3 +27,10 @@ def fold_rollups():
     from automation.insight import rollups
 
     return rollups.fold()
+
+
+def run_enrollment(job_id, token):
+    """The django-q2 task of a bulk enrollment: one slice (automation.execution.enrollment)."""
+    from automation.execution import enrollment
+
+    return enrollment.run(job_id, token)

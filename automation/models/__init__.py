@@ -9,9 +9,11 @@ integration: Endpoint/Adaptor (INTEGRATION targets and payload mappings).
 health: EndpointBreaker, EndpointAttempt (circuit breaker and recent attempts).
 guard: CallingRule, ContactPolicy (the send-time guard's settings).
 runtime: Heartbeat, RulesVersion (the processes and the rule index's token).
+enrollment: Enrollment (a bulk enrollment job, SPEC C.6).
 rollups: Rollup, RollupSlice, RollupState (per-workflow hourly counts, automation.insight).
 """
 
+from automation.models.enrollment import Enrollment  # noqa: F401
 from automation.models.guard import CallingRule, Channel, ContactPolicy, OverBudget  # noqa: F401
 from automation.models.health import EndpointAttempt, EndpointBreaker  # noqa: F401
 from automation.models.integration import (  # noqa: F401

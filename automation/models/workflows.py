@@ -1,6 +1,6 @@
 """A workflow's configuration: Workflow -> EventCondition*, ActionSet* -> Action*."""
 
-import uuid
+import secrets
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -27,6 +27,12 @@ from leads.models import (
     Queue,
 )
 from leads.named import NamedManager
+
+TOKEN_BITS = 48  # a sum of 32,000 tokens still fits a signed 64-bit integer
+
+
+def new_rules_token():
+    return secrets.randbits(TOKEN_BITS)
 
 
 class Workflow(models.Model):
@@ -88,10 +94,11 @@ class Workflow(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
-    # A new token whenever what the rule index compiles of it changes (its
-    # settings, conditions, action sets, actions, relations): a process
-    # compiles again only the workflows whose token moved (automation.engine.rules).
-    rules_token = models.UUIDField(default=uuid.uuid4, editable=False)
+    # A new random token whenever what the rule index compiles of it changes
+    # (its settings, conditions, action sets, actions, relations): a process
+    # compiles again only the workflows whose token moved, and finds them by
+    # sums of tokens per group of ids (automation.engine.rules).
+    rules_token = models.BigIntegerField(default=new_rules_token, editable=False)
     # The number of its latest stored version (WorkflowVersion; 0: none stored yet).
     # The rule index carries it, so every trigger and entry records the version
     # it was created under without a query (SPEC C.2).

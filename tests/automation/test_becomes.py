@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from automation.constants import TriggerOutcome
 from automation.engine import conditions, rules
 from automation.engine import handler as engine
+from automation.engine.compiled import Condition
 from automation.engine.occurrences import Occurrence
-from automation.engine.rules import Condition
 from automation.models import Trigger
 from leads.models import Lead
 from tests.automation.engine_helpers import fresh_rules, make_workflow, outcomes  # noqa: F401

@@ -148,6 +148,33 @@ def test_a_busy_workflow_reads_the_count_at_most_ten_times_a_second(fire, counte
     assert [e.state for e in entries(workflow)] == ["pending"] * 10 + ["held"] * 3
 
 
+def test_a_flooded_workflow_is_counted_again_only_when_its_flood_can_have_ended(fire, counted):
+    """While the `flood_limit` most recent fires are all in the window the workflow is
+    flooded: no count is read until the oldest of them leaves it (a flood fired on
+    every save was counted ten times a second), and the hold ends exactly then."""
+    workflow = make_workflow(ON_SAVE, flood_limit=3)
+    fire(1)
+    fire(2, NOW + timedelta(seconds=20))
+    fire(1, NOW + timedelta(seconds=30))  # the 4th within 60 s: held
+    counted.clear()
+    for second in range(31, 60, 4):
+        fire(1, NOW + timedelta(seconds=second))
+    assert counted == []
+    assert held(workflow).count() == 9
+    fire(1, NOW + timedelta(seconds=60))  # the fire at NOW has left the window…
+    assert len(counted) == 1
+    assert held(workflow).count() == 10  # …but 2 + 1 + 8 others are in it
+    counted.clear()
+    # The 3 most recent fires that count read (51, 55 and 59 s) are in the window
+    # until 111 s: held without a count.
+    fire(1, NOW + timedelta(seconds=81))
+    assert counted == []
+    assert held(workflow).count() == 11
+    fire(1, NOW + timedelta(seconds=200))
+    assert len(counted) == 1
+    assert held(workflow).count() == 11  # the one at 200 s fired normally
+
+
 # --- Release and Flush: API ------------------------------------------------------------
 
 

@@ -178,7 +178,7 @@ def test_the_rate_limit_count_reads_the_leads_triggers_not_a_busy_workflows():
         cursor.execute(f"ANALYZE {Trigger._meta.db_table}")
     ids = [w.pk for w in workflows[:10]]
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + records.RECENT_SQL, [7, T0])
+        cursor.execute("EXPLAIN " + records.RECENT_SQL.format(leads="%s"), [7, T0])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     # Either index that leads with the lead will do (trigger_enrollment_idx, by lead and
     # workflow among fired triggers, is the tighter one).

@@ -126,7 +126,7 @@ def test_the_gate_reads_an_index_not_the_leads_whole_history(make_lead):
     )
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Trigger._meta.db_table}")
-    plan = records.last_fired(lead.pk, [wf.pk]).explain()
+    plan = records.last_fired([lead.pk], [wf.pk]).explain()
     assert "trigger_enrollment_idx" in plan and "Seq Scan" not in plan, plan
     assert records.enrolled(lead.pk, [wf.pk]) == {wf.pk: T0}
 

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from automation.engine import conditions
 from automation.engine.buckets import BOUNDS, Bucket, actual_keys, constant_keys, discriminator
+from automation.engine.compiled import Condition, Rule
 from automation.engine.occurrences import Occurrence
-from automation.engine.rules import Condition, Rule
 from leads.models import Lead
 
 BOUND_OPERATORS = [str(op) for op in BOUNDS]

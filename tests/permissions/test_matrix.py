@@ -43,6 +43,8 @@ RULES = {
     ("workflow-flush", "post"): (OPERATE, 200),
     ("workflow-release", "post"): (OPERATE, 200),
     ("workflow-stats", "get"): (READ, 200),
+    ("workflow-enroll", "post"): (OPERATE, 400),  # SPEC C.2: enroll is the operator's
+    ("enrollment-cancel", "post"): (OPERATE, 200),
     ("workflow-detail", "patch"): (OPERATE, 200),  # an empty PATCH changes nothing
     ("workflow-versions", "get"): (READ, 200),
     ("workflow-version", "get"): (READ, 200),
@@ -209,5 +211,10 @@ def test_it_gives_the_operator_the_writes_of_the_spec(users):
         for model in ("workflow", "eventcondition", "actionset", "action", "endpoint", "adaptor")
         for action in ("add", "change", "delete")
     }
-    assert writes == crud | {"automation.change_logentry", "automation.change_notification"}
+    assert writes == crud | {
+        "automation.change_logentry",
+        "automation.change_notification",
+        "automation.add_enrollment",
+        "automation.change_enrollment",
+    }
     assert held("viewer") <= held("operator")

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("automation", "0016_operator_group_per_spec"),
+        ("automation", "0018_enrollment"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
