@@ -257,3 +257,12 @@ RATE_LIMIT_REASON = f"{RATE_LIMIT_TRIGGERS} triggers in the last {RATE_LIMIT_SEC
 # causal chain, or across all leads within any rolling LOOP_WINDOW_SECONDS.
 LOOP_LIMIT = 100
 LOOP_WINDOW_SECONDS = 3600
+
+
+class VersionSource(models.TextChoices):
+    """What stored a workflow version (SPEC C.2)."""
+
+    ADMIN = "admin", "Admin"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    RESTORE = "restore", "Restore"

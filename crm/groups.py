@@ -8,7 +8,8 @@
   and releases log entries (change_logentry, as the admin checks),
   acknowledges notifications, and enrolls leads in bulk (add_enrollment;
   cancel: change_enrollment). Calling rules, contact policies, leads and the
-  other CRM data stay with administrators.
+  other CRM data stay with administrators, and so does erasing a workflow
+  with its history (automation.purge_workflow; deleting one archives it).
 
 Users, groups, API tokens and the task queue are not "everything": only
 superusers (or users given those permissions by hand) see them.

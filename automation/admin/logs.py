@@ -111,7 +111,7 @@ class ReadOnlyLogAdmin(admin.ModelAdmin):
 @admin.register(LogEntry)
 class LogEntryAdmin(ReadOnlyLogAdmin):
     list_display = [
-        "created", "lead_display", "workflow", "list", "action_type", "state",
+        "created", "lead_display", "workflow", "version", "list", "action_type", "state",
         "due_or_finished", "attempts", "result_short",
     ]  # fmt: skip
     list_display_links = ["created"]
@@ -133,6 +133,7 @@ class LogEntryAdmin(ReadOnlyLogAdmin):
             {
                 "fields": [
                     "workflow",
+                    "version",
                     "action_link",
                     "trigger_link",
                     "lead_display",
@@ -160,7 +161,7 @@ class LogEntryAdmin(ReadOnlyLogAdmin):
         ("Result", {"fields": ["result_display", "context_display", "idempotency_key"]}),
     ]
     readonly_fields = [
-        "workflow", "action_link", "trigger_link", "lead_display", "list", "action_type",
+        "workflow", "version", "action_link", "trigger_link", "lead_display", "list", "action_type",
         "state", "reason", "created_at", "due_at", "started_at", "finished_at", "lease_until",
         "attempts", "request_display", "response_display", "result_display", "context_display",
         "idempotency_key",
@@ -284,7 +285,7 @@ def http_part(result, key):
 
 @admin.register(Trigger)
 class TriggerAdmin(ReadOnlyLogAdmin):
-    list_display = ["occurred", "lead_display", "workflow", "outcome", "reason"]
+    list_display = ["occurred", "lead_display", "workflow", "version", "outcome", "reason"]
     list_display_links = ["occurred"]
     list_filter = [
         date_range_filter("occurred_at", "date"),
@@ -297,6 +298,7 @@ class TriggerAdmin(ReadOnlyLogAdmin):
     ordering = ["-occurred_at"]
     fields = [
         "workflow",
+        "version",
         "lead_display",
         "occurred_at",
         "outcome",

@@ -30,7 +30,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from automation.admin.forms import DryRunForm
 from automation.constants import ActionType, EntryState
-from automation.document import dryrun
+from automation.document import dryrun, lifecycle
 from automation.models import LogEntry, Notification, Workflow
 from crm.validation import MAX_DATE, MIN_DATE, Invalid, day_start, parse_date, parse_id
 
@@ -319,6 +319,7 @@ def reenable_view(model_admin, request, object_id):
     if not model_admin.has_change_permission(request, workflow):
         raise PermissionDenied
     workflow.reenable()
+    lifecycle.saved_in_admin(workflow, request.user)  # active again: a new version
     model_admin.message_user(
         request, f"“{workflow}” is active again; its loop count starts from zero.", messages.SUCCESS
     )

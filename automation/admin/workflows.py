@@ -1,5 +1,7 @@
 """Admin of workflows (SPEC §4): the workflow editor, endpoints and adaptors.
 
+History, Duplicate, archive (the Delete button) and purge: automation.admin.history.
+
 The workflow page is one form in tabs (General, Stop & Safeguards, Schedule,
 Events, Actions, Logs, Performance [automation.admin.performance], Backtest
 [automation.admin.backtests], Test): fieldsets and inlines carry a tab name and a
@@ -19,7 +21,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from automation.admin import backtests, held, performance
+from automation.admin import backtests, held, history, performance
 from automation.admin import logs as admin_logs  # noqa: F401 (admin_logs registers the log admins)
 from automation.admin import views as admin_views
 from automation.admin.forms import (
@@ -35,8 +37,9 @@ from automation.constants import (
     LOOP_WINDOW_SECONDS,
     RATE_LIMIT_SECONDS,
     RATE_LIMIT_TRIGGERS,
+    VersionSource,
 )
-from automation.document import analysis
+from automation.document import analysis, lifecycle
 from automation.models import (
     Action,
     ActionSet,
@@ -130,14 +133,22 @@ class WorkflowAdmin(admin.ModelAdmin):
     form = WorkflowForm
     list_display = [
         "name", "active", "relation", "all_campaigns", "stop_if", "schedule_enabled",
-        "action_set_count", "disabled", "modified_at",
+        "action_set_count", "disabled", "version", "modified_at",
     ]  # fmt: skip
-    list_filter = ["active", "relation", "stop_if", "schedule_enabled"]
+    list_filter = [history.ArchivedFilter, "active", "relation", "stop_if", "schedule_enabled"]
     search_fields = ["name", "description"]
     autocomplete_fields = ["campaigns", "lists", "queues", "inbound_numbers", "email_templates"]
     readonly_fields = ["rate_limit", "loop_protection"]
     inlines = [EventConditionInline, ActionSetInline]
-    actions = [held.release_held, held.flush_held]
+    actions = [
+        held.release_held,
+        held.flush_held,
+        history.archive_selected,
+        history.unarchive_selected,
+        history.purge_selected,
+    ]
+    # Delete archives (SPEC C.2): see get_deleted_objects and delete_model.
+    delete_confirmation_template = "admin/automation/workflow/archive_confirmation.html"
     tabs = [
         ("general", "General"),
         ("stop", "Stop & Safeguards"),
@@ -216,7 +227,57 @@ class WorkflowAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        lifecycle.saved_in_admin(form.instance, request.user)
         warn_about_cycles(request, form.instance)
+
+    # --- Lifecycle (SPEC C.2): history, archive instead of delete, purge -----------------
+
+    def has_change_permission(self, request, obj=None):
+        """An archived workflow is read-only: unarchive it to edit it."""
+        if obj is not None and obj.archived:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.archived:
+            return False  # archived already; erasing is the purge action
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deleting is archiving: archive_selected
+        if not request.user.has_perm(history.PURGE_PERMISSION):
+            actions.pop("purge_selected", None)
+        if not history.may_unarchive(request):
+            actions.pop("unarchive_selected", None)
+        if not self.has_delete_permission(request):
+            actions.pop("archive_selected", None)
+        return actions
+
+    def get_deleted_objects(self, objs, request):
+        """What the Delete button's page lists: what archiving does (nothing is deleted,
+        so no permission on the log is needed)."""
+        counts = history.pending_counts([o.pk for o in objs])
+        what = [history.archive_description(o, counts.get(o.pk, 0)) for o in objs] + [
+            history.ARCHIVE_EFFECT
+        ]
+        return what, {}, set(), []
+
+    def delete_model(self, request, obj):
+        lifecycle.archive(obj, VersionSource.ADMIN, request.user)
+
+    def response_delete(self, request, obj_display, obj_id):
+        self.message_user(
+            request,
+            f"“{obj_display}” is archived: it no longer fires and its pending entries are "
+            "cancelled; its triggers and log stay (filter “archived” to find it).",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:automation_workflow_changelist"))
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The workflow's versions and their diff (the "History" link)."""
+        return history.history_view(self, request, object_id, extra_context)
 
     @admin.display(description="Loop protection")
     def loop_protection(self, obj):
@@ -261,6 +322,21 @@ class WorkflowAdmin(admin.ModelAdmin):
                 wrap(admin_views.dry_run_view),
                 name="automation_workflow_dry_run",
             ),
+            path(
+                "<path:object_id>/versions/<int:number>/restore/",
+                wrap(history.restore_view),
+                name="automation_workflow_restore",
+            ),
+            path(
+                "<path:object_id>/duplicate/",
+                wrap(history.duplicate_view),
+                name="automation_workflow_duplicate",
+            ),
+            path(
+                "<path:object_id>/unarchive/",
+                wrap(history.unarchive_view),
+                name="automation_workflow_unarchive",
+            ),
             *super().get_urls(),
         ]
 
@@ -283,6 +359,8 @@ class WorkflowAdmin(admin.ModelAdmin):
                 pending_count=admin_views.pending_count(entries),
                 held_count=held.held_counts([obj.pk]).get(obj.pk, 0),
                 can_flush=request.user.has_perm("automation.change_logentry"),
+                can_duplicate=self.has_add_permission(request),
+                can_unarchive=history.may_unarchive(request),
                 logs_url=reverse("admin:automation_logentry_changelist") + f"?workflow={obj.pk}",
                 triggers_url=reverse("admin:automation_trigger_changelist") + f"?workflow={obj.pk}",
                 flush_url=reverse("admin:automation_logentry_flush") + f"?workflow={obj.pk}",
@@ -322,7 +400,22 @@ class ActionSetAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        lifecycle.saved_in_admin(form.instance.workflow, request.user)
         warn_about_cycles(request, form.instance.workflow)  # its actions may close one
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        lifecycle.saved_in_admin(obj.workflow, request.user)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.workflow.archived:
+            return False  # an archived workflow is read-only
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.workflow.archived:
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
         return ["workflow"] if obj else []

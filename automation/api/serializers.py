@@ -17,7 +17,7 @@ class LogEntrySerializer(serializers.ModelSerializer):
         fields = [
             "id", "workflow", "lead", "list", "action_type", "action", "state", "reason",
             "due_at", "started_at", "finished_at", "attempts", "result", "trigger", "created_at",
-            "idempotency_key",
+            "idempotency_key", "version",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -38,6 +38,7 @@ class TriggerSerializer(serializers.ModelSerializer):
             "reason",
             "chain",
             "loop_iteration",
+            "version",
         ]
         read_only_fields = fields
 

@@ -16,6 +16,7 @@ from automation.api import backtest as backtest_api
 from automation.api import enrollment as enrollment_api
 from automation.api import stats as stats_api
 from automation.api.filters import LogEntryFilter, NotificationFilter, TriggerFilter
+from automation.api.lifecycle import WorkflowLifecycle
 from automation.api.serializers import (
     DryRunSerializer,
     FlushSerializer,
@@ -24,7 +25,8 @@ from automation.api.serializers import (
     NotificationSerializer,
     TriggerSerializer,
 )
-from automation.document import analysis, document, dryrun
+from automation.constants import VersionSource
+from automation.document import analysis, document, dryrun, lifecycle
 from automation.document.schema import ConfigError
 from automation.engine import flood
 from automation.insight import stats as insight
@@ -56,8 +58,19 @@ class TriggersNewestFirst(NewestFirst):
     ordering = ("-occurred_at", "-id")
 
 
-class WorkflowViewSet(viewsets.ViewSet):
-    """Workflows as one nested JSON document (create, read, update, delete, export, import)."""
+def archived_param(params):
+    """`?archived=true` lists the archived workflows; by default (or false) the others."""
+    value = params.get("archived", "false").strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ValidationError({"archived": ["must be true or false"]})
+    return value in ("true", "1")
+
+
+class WorkflowViewSet(WorkflowLifecycle, viewsets.ViewSet):
+    """Workflows as one nested JSON document (create, read, update, archive, export, import;
+    versions, restore, clone, unarchive: automation.api.lifecycle)."""
+
+    config_error = staticmethod(config_error)
 
     queryset = Workflow.objects.all()  # for ModelPermissions (reading needs view_workflow)
     permission_classes = [ModelPermissions]
@@ -77,6 +90,8 @@ class WorkflowViewSet(viewsets.ViewSet):
             "id": workflow.pk,
             **document.export(workflow, ids=True),
             "disabled_reason": workflow.disabled_reason,
+            "version": workflow.version,
+            "archived": workflow.archived,
         }
 
     def saved(self, workflow):
@@ -86,11 +101,12 @@ class WorkflowViewSet(viewsets.ViewSet):
 
     @extend_schema(operation_id="workflows_list", responses=OpenApiTypes.OBJECT)
     def list(self, request):
-        """A page of workflow documents: {count, next, previous, results} (?limit=, ?offset=)."""
+        """A page of workflow documents: {count, next, previous, results} (?limit=, ?offset=;
+        ?archived=true: the archived ones, which the default list leaves out)."""
+        archived = archived_param(request.query_params)
+        workflows = Workflow.objects.filter(archived_at__isnull=not archived).order_by("pk")
         paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(
-            document.exportable(Workflow.objects.order_by("pk")), request, view=self
-        )
+        page = paginator.paginate_queryset(document.exportable(workflows), request, view=self)
         return paginator.get_paginated_response([self.represent(w) for w in page])
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
@@ -100,7 +116,7 @@ class WorkflowViewSet(viewsets.ViewSet):
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     def create(self, request):
         try:
-            workflow = document.save(request.data)
+            workflow = document.save(request.data, user=request.user)
         except ConfigError as exc:
             raise config_error(exc) from None
         return Response(self.saved(workflow), status=status.HTTP_201_CREATED)
@@ -109,7 +125,7 @@ class WorkflowViewSet(viewsets.ViewSet):
     def update(self, request, pk=None):
         workflow = self.get_workflow(pk)
         try:
-            workflow = document.save(request.data, workflow)
+            workflow = document.save(request.data, workflow, user=request.user)
         except ConfigError as exc:
             raise config_error(exc) from None
         return Response(self.saved(workflow))
@@ -123,25 +139,24 @@ class WorkflowViewSet(viewsets.ViewSet):
         # so its events and actions are left as they are (SPEC C.2).
         merged = {**document.export(workflow, ids=True), **request.data}
         try:
-            workflow = document.save(merged, workflow)
+            workflow = document.save(merged, workflow, user=request.user)
         except ConfigError as exc:
             raise config_error(exc) from None
         return Response(self.saved(workflow))
 
     @extend_schema(responses={204: None})
     def destroy(self, request, pk=None):
-        workflow = self.get_workflow(pk)
-        with transaction.atomic():
-            workflow.delete()
+        """Archives (SPEC C.2): it stops firing, its pending entries are cancelled, its
+        triggers and log stay. Erasing it is the admin's purge."""
+        lifecycle.archive(self.get_workflow(pk), VersionSource.API, request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     @action(detail=False, methods=["get"])
     def export(self, request):
-        """Every workflow's document, for import elsewhere."""
-        return Response(
-            {"workflows": [document.export(w) for w in document.exportable(Workflow.objects.all())]}
-        )
+        """Every workflow's document (but the archived ones), for import elsewhere."""
+        workflows = document.exportable(Workflow.objects.filter(archived_at__isnull=True))
+        return Response({"workflows": [document.export(w) for w in workflows]})
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
     @action(
@@ -153,7 +168,7 @@ class WorkflowViewSet(viewsets.ViewSet):
     def import_(self, request):
         """Create or update (by name) the workflows of an export. All or nothing."""
         try:
-            saved = document.import_documents(request.data)
+            saved = document.import_documents(request.data, user=request.user)
         except ConfigError as exc:
             raise config_error(exc) from None
         return Response({"imported": [self.saved(w) for w in saved]})

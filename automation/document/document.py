@@ -15,9 +15,10 @@ from automation.constants import (
     Relation,
     RelationMode,
     StopIf,
+    VersionSource,
     Window,
 )
-from automation.document import analysis, store
+from automation.document import analysis, store, versions
 from automation.document.schema import (
     Bool,
     Choice,
@@ -102,6 +103,8 @@ DELAY = Schema(
 READ_ONLY = {
     "id": lambda workflow: workflow.pk,
     "disabled_reason": lambda workflow: workflow.disabled_reason,
+    "version": lambda workflow: workflow.version,
+    "archived": lambda workflow: workflow.archived,
 }
 
 # What an `id` of each kind of document item names.
@@ -441,9 +444,10 @@ def validate_actions(items, set_path, owned=None, seen=None):
 
 
 @transaction.atomic
-def save(doc, instance=None):
+def save(doc, instance=None, *, source=VersionSource.API, user=None, summary=""):
     """Create a workflow from a document, or update `instance` in place (automation.document.store).
-    Returns the Workflow."""
+    A save that changed anything stores a version (automation.document.versions), from
+    `source` by `user`, its summary prefixed with `summary`. Returns the Workflow."""
     if instance is not None:
         # Edits of one workflow one at a time: each validates its ids against
         # what the previous one left. FOR NO KEY UPDATE: lead saves firing the
@@ -452,9 +456,13 @@ def save(doc, instance=None):
             Workflow.objects.select_for_update(no_key=True).filter(pk=instance.pk).values_list("pk")
         )
         instance.refresh_from_db()
+        if instance.archived:
+            raise ConfigError.at("archived", "the workflow is archived: unarchive it first")
     cleaned = validate(doc, instance)
     workflow = instance or Workflow()
-    store.write(workflow, cleaned)
+    if store.write(workflow, cleaned):
+        document = export(workflow, ids=True)
+        versions.record(workflow, document, source, user, summary, cancel_removed=False)
     return workflow
 
 
@@ -538,7 +546,7 @@ def export(workflow, ids=False):
 MAX_IMPORT = 1000
 
 
-def import_documents(docs):
+def import_documents(docs, user=None):
     """Create or update (by name) each workflow. All or nothing. Returns the workflows."""
     if isinstance(docs, dict):
         docs = docs.get("workflows", [docs])
@@ -556,7 +564,7 @@ def import_documents(docs):
             instance = Workflow.objects.filter(name=name).first() if isinstance(name, str) else None
             try:
                 with transaction.atomic():
-                    saved.append(save(doc, instance))
+                    saved.append(save(doc, instance, source=VersionSource.IMPORT, user=user))
             except ConfigError as exc:
                 errors.update(
                     {

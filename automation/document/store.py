@@ -35,11 +35,19 @@ DELAY = {
 }
 
 
-def removed_reason(version=None):
-    """The reason of an entry cancelled because its action left the workflow. SPEC C.2
-    names the version that removed it; until versions are stored there is none to name."""
-    reason = "removed from the workflow"
-    return f"{reason} in version {version}" if version is not None else reason
+def removed_reason(version):
+    """The reason of an entry cancelled because its action left the workflow (SPEC C.2)."""
+    return f"removed from the workflow in version {version}"
+
+
+def cancel_removed(workflow_id, action_ids, version, now=None):
+    """The pending (and flood-held) entries of actions removed from the workflow by
+    `version` → cancelled, naming it. Returns how many."""
+    if not action_ids:
+        return 0
+    return LogEntry.objects.filter(workflow_id=workflow_id, action_id__in=action_ids).cancel(
+        removed_reason(version), now, states=(EntryState.PENDING, EntryState.HELD)
+    )
 
 
 def owned(workflow):
@@ -74,7 +82,8 @@ def write(workflow, cleaned, now=None):
     3. Events, action sets, actions: update by id what changed, create what
        has no id, delete what is no longer listed (actions before their sets,
        so an action moved to another set survives the removal of its old one).
-    4. Pending and held entries of the removed actions → cancelled.
+    4. Pending and held entries of the removed actions → cancelled, naming the
+       version this change is stored as (the workflow's next: automation.document.versions).
     5. A stored workflow's settings saved when they, or its rows, changed
        (`modified_at` moves); the rule index bumped once.
     """
@@ -93,10 +102,7 @@ def write(workflow, cleaned, now=None):
     changed |= write_events(workflow, cleaned["events"])
     removed = write_action_sets(workflow, cleaned["action_sets"])
     changed |= removed is not None
-    if removed:
-        LogEntry.objects.filter(workflow_id=workflow.pk, action_id__in=removed).cancel(
-            removed_reason(), now, states=(EntryState.PENDING, EntryState.HELD)
-        )
+    cancel_removed(workflow.pk, removed, workflow.version + 1, now)
     if not new and (settings or changed):
         workflow.save(update_fields=[*settings, "modified_at"])
     if new or settings or changed:

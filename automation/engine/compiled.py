@@ -106,6 +106,9 @@ class Rule:
     reenrollment: str = "always"
     reenroll_after_days: int | None = None
     flood_limit: int = 1000  # SPEC C.5 flood hold (automation.engine.flood)
+    # The workflow's version (SPEC C.2): its triggers and entries record it. None: no
+    # version stored yet.
+    version: int | None = None
 
     @property
     def becomes(self):

@@ -240,7 +240,8 @@ def decide(index, matched, occ, lead, before=None, reads=None):
     for rule, verdict in verdicts(index, matched, occ, lead, before, reads):
         if verdict.outcome == TriggerOutcome.LOOP_DISABLED:
             disable_looping(rule, occ, verdict.reason)
-        triggers.append((rule.id, verdict.outcome, verdict.reason, gates.iteration(rule, occ)))
+        iteration = gates.iteration(rule, occ)
+        triggers.append((rule.id, verdict.outcome, verdict.reason, iteration, rule.version))
         if verdict.outcome == TriggerOutcome.FIRED:
             sets.extend(plan(rule, occ, lead, occ.occurred_at, index, due_times))
     return triggers, sets

@@ -20,8 +20,9 @@ The outcomes arrive decided (automation.engine.gates); `fired_recently` is the
 count the rate-limit gate reads, one range scan of the lead's recent
 triggers (trigger_lead_time_idx) for every matched workflow at once.
 
-Rows in: `triggers`, (workflow id, outcome, reason, loop iteration) with each
-workflow at most once (the iteration may be left out: 0); `sets`, dicts of the workflow id, state, reason, due_at,
+Rows in: `triggers`, (workflow id, outcome, reason, loop iteration, version)
+with each workflow at most once (the iteration and the workflow version it
+fired under may be left out: 0, None; its entries record the same version); `sets`, dicts of the workflow id, state, reason, due_at,
 lease_until, finished_at and context shared by the entries of one action
 set, and its `actions`, (action id, action type) pairs in order.
 Out: (entry id, handed off now?) pairs, the latter for entries with a lease.
@@ -51,6 +52,7 @@ TRIGGER_COLUMNS = (
     "reason",
     "chain",
     "loop_iteration",
+    "version",
 )
 ENTRY_COLUMNS = (
     "workflow_id",
@@ -69,6 +71,7 @@ ENTRY_COLUMNS = (
     "context",
     "idempotency_key",
     "created_at",
+    "version",
 )
 
 
@@ -152,8 +155,8 @@ def write_many(items):
             sets = [aset for aset in sets if aset["workflow_id"] in alive]
         sets = flood.hold(triggers, sets, occ.occurred_at)  # past its flood_limit: held
         occurrence, chain, now = occ.describe(), list(occ.chain), occ.occurred_at
-        for w, o, r, i in trigger_rows(triggers):
-            trigger_values.append((w, lead.pk, now, occurrence, o, r, chain, i))
+        for w, o, r, i, v in trigger_rows(triggers):
+            trigger_values.append((w, lead.pk, now, occurrence, o, r, chain, i, v))
             owners.append((lead, now, sets if o == TriggerOutcome.FIRED else None))
     with connection.cursor() as cursor:
         ids = insert(cursor, Trigger, TRIGGER_COLUMNS, trigger_values)
@@ -175,8 +178,9 @@ def write_many(items):
                 aset["context"],
                 uuid.uuid4(),
                 now,
+                version,  # its trigger's: the workflow version it fired under
             )
-            for (w, *_), trigger_id, (lead, now, sets) in zip(
+            for (w, *_, version), trigger_id, (lead, now, sets) in zip(
                 trigger_values, ids, owners, strict=True
             )
             if sets is not None
@@ -242,8 +246,12 @@ def loop_window_count(workflow_id, now):
 
 
 def trigger_rows(triggers):
-    """(workflow id, outcome, reason, iteration) tuples; the iteration defaults to 0."""
-    return [(w, o, r, rest[0] if rest else 0) for w, o, r, *rest in triggers]
+    """(workflow id, outcome, reason, iteration, version) tuples; the iteration defaults
+    to 0, the version to None."""
+    return [
+        (w, o, r, rest[0] if rest else 0, rest[1] if len(rest) > 1 else None)
+        for w, o, r, *rest in triggers
+    ]
 
 
 def fired_recently(lead_id, workflow_ids, now):

@@ -189,13 +189,14 @@ def compile_rules(version, workflows=None):
 def load_rules(workflows=None):
     """Compile every active workflow (or the given ones) with its parts in a handful
     of queries: ([Rule], {workflow id: rules_token}). A workflow without an active
-    condition never fires: it has a token but no Rule."""
+    condition never fires: it has a token but no Rule. Archived workflows are
+    inactive (automation.document.lifecycle.archive), and left out besides."""
     from automation.models import Action, ActionSet, EventCondition, Workflow
 
     if workflows is None:
         # Every active workflow: select their parts by a subquery. An IN list of
         # 10,000 ids costs more to build, send and parse than the rows themselves.
-        active = Workflow.objects.filter(active=True)
+        active = Workflow.objects.filter(active=True, archived_at__isnull=True)
         workflows, wanted = list(active), active.values("pk")
     else:
         workflows = list(workflows)
@@ -281,6 +282,7 @@ def load_rules(workflows=None):
             reenrollment=w.reenrollment,
             reenroll_after_days=w.reenroll_after_days,
             flood_limit=w.flood_limit,
+            version=w.version or None,
         )
         found.append(rule)
     return found, tokens
@@ -418,7 +420,9 @@ def refresh(index, version):
     """
     from automation.models import Workflow
 
-    active = Workflow.objects.filter(active=True).annotate(group=F("pk") % GROUPS)
+    active = Workflow.objects.filter(active=True, archived_at__isnull=True).annotate(
+        group=F("pk") % GROUPS
+    )
     sums = {
         group: (int(total), count)
         for group, total, count in active.values("group")
@@ -433,7 +437,9 @@ def refresh(index, version):
     changed = {pk for pk, token in now.items() if before.get(pk) != token}
     drop = changed | (before.keys() - now.keys())
     fresh, loaded = (
-        load_rules(Workflow.objects.filter(pk__in=changed, active=True)) if changed else ([], {})
+        load_rules(Workflow.objects.filter(pk__in=changed, active=True, archived_at__isnull=True))
+        if changed
+        else ([], {})
     )
     tokens = dict(index.tokens)
     for pk in drop:

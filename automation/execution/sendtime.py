@@ -179,7 +179,7 @@ def snapshot(*, action_type, executor, workflow, action, lead, context, now, fac
     return guard.EntrySnapshot(
         action_type=action_type,
         known_type=executor is not None,
-        workflow_active=workflow.active,
+        workflow_active=workflow.active and not workflow.archived,
         action_present=action is not None,
         action_active=bool(action and action.active),
         lead_present=lead is not None,

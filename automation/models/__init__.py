@@ -1,6 +1,7 @@
 """Workflows, their conditions and actions, and the rows that record every run.
 
-workflows: Workflow -> EventCondition*, ActionSet* -> Action* (configuration).
+workflows: Workflow -> EventCondition*, ActionSet* -> Action* (configuration),
+WorkflowVersion* (its stored documents).
 log: Trigger (one per workflow whose conditions matched an occurrence, with its
 outcome), LogEntry (one per scheduled action: the pending-work queue and the log
 at once), Notification.
@@ -34,4 +35,10 @@ from automation.models.rollups import (  # noqa: F401
     RollupState,
 )
 from automation.models.runtime import Heartbeat, RulesVersion  # noqa: F401
-from automation.models.workflows import Action, ActionSet, EventCondition, Workflow  # noqa: F401
+from automation.models.workflows import (  # noqa: F401
+    Action,
+    ActionSet,
+    EventCondition,
+    Workflow,
+    WorkflowVersion,
+)

@@ -46,6 +46,8 @@ class Trigger(models.Model):
     # SPEC C.4: this trigger's iteration number in its chain (the chain held its
     # workflow k >= 2 times: iteration k - 1); 0 when it is not an iteration.
     loop_iteration = models.PositiveIntegerField(default=0)
+    # The workflow version it fired under (SPEC C.2; null: before versions were kept).
+    version = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -176,6 +178,8 @@ class LogEntry(models.Model):
     # each checkpoint, a full-page WAL image of it).
     idempotency_key = models.UUIDField(default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # The workflow version it was created under (SPEC C.2; null: before versions were kept).
+    version = models.PositiveIntegerField(null=True, blank=True)
 
     objects = LogEntryQuerySet.as_manager()
 

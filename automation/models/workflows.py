@@ -2,6 +2,7 @@
 
 import secrets
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -15,6 +16,7 @@ from automation.constants import (
     Relation,
     RelationMode,
     StopIf,
+    VersionSource,
     Window,
 )
 from leads.models import (
@@ -97,6 +99,13 @@ class Workflow(models.Model):
     # compiles again only the workflows whose token moved, and finds them by
     # sums of tokens per group of ids (automation.engine.rules).
     rules_token = models.BigIntegerField(default=new_rules_token, editable=False)
+    # The number of its latest stored version (WorkflowVersion; 0: none stored yet).
+    # The rule index carries it, so every trigger and entry records the version
+    # it was created under without a query (SPEC C.2).
+    version = models.PositiveIntegerField(default=0, editable=False)
+    # Archived (SPEC C.2): inactive, out of the rule index and of the default
+    # lists; its triggers, log and versions stay. Erasing them is a purge.
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = NamedManager()
 
@@ -110,9 +119,16 @@ class Workflow(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("purge_workflow", "Can erase a workflow with its triggers, log and versions"),
+        ]
 
     def __str__(self):
         return self.name
+
+    @property
+    def archived(self):
+        return self.archived_at is not None
 
     def natural_key(self):
         return (self.name,)
@@ -190,3 +206,29 @@ class Action(models.Model):
 
     def __str__(self):
         return f"{self.get_type_display()} {self.config}"
+
+
+class WorkflowVersion(models.Model):
+    """One stored version of a workflow (SPEC C.2): its whole document as the API
+    exports it (with the ids of its events, action sets and actions), who stored it,
+    through what, and what changed since the version before."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=10, choices=VersionSource)
+    summary = models.CharField(max_length=500, blank=True)
+    document = models.JSONField()
+
+    class Meta:
+        ordering = ["workflow", "-number"]
+        constraints = [
+            # One number per version of a workflow; also serves its history, newest first.
+            models.UniqueConstraint(fields=["workflow", "number"], name="workflow_version_uniq"),
+        ]
+
+    def __str__(self):
+        return f"{self.workflow_id} v{self.number}"

@@ -174,10 +174,11 @@ def test_a_workflow_created_through_the_api_fires(api, doc, make_lead, statuses)
     assert LogEntry.objects.count() == 2
 
 
-def test_it_deletes_a_workflow(api, doc):
+def test_its_delete_archives_the_workflow(api, doc):
     created = api.post("/api/v1/workflows/", doc, format="json").json()
     assert api.delete(f"/api/v1/workflows/{created['id']}/").status_code == 204
-    assert not Workflow.objects.exists()
+    workflow = Workflow.objects.get()  # archived, not deleted (tests/api/test_workflow_archive.py)
+    assert workflow.archived and not workflow.active
 
 
 def test_it_requires_authentication(db):

@@ -146,7 +146,13 @@ def test_pending_entries_of_a_removed_action_are_cancelled(api, workflow_url, fi
     assert actions[1]["id"] not in (removed["id"], actions[0]["id"])
     assert not Action.objects.filter(pk=removed["id"]).exists()
     cancelled = LogEntry.objects.get(action_id=removed["id"])
-    assert (cancelled.state, cancelled.reason) == ("cancelled", "removed from the workflow")
+    # Version 1 created it, this PUT stored version 2 (SPEC C.2: the reason names it).
+    assert response.json()["version"] == 2
+    assert (cancelled.state, cancelled.reason) == (
+        "cancelled",
+        "removed from the workflow in version 2",
+    )
+    assert cancelled.version == 1  # created under version 1
     assert cancelled.finished_at is not None
     states = {e.action_id: e.state for e in run_pending().values()}
     assert states == {actions[0]["id"]: "succeeded"}
@@ -162,7 +168,7 @@ def test_removing_an_action_set_cancels_its_entries_and_a_patch_of_the_list_too(
     assert response.status_code == 200, response.json()
     assert not ActionSet.objects.exists() and not Action.objects.exists()
     assert {(e.state, e.reason) for e in LogEntry.objects.all()} == {
-        ("cancelled", "removed from the workflow")
+        ("cancelled", "removed from the workflow in version 2")
     }
     assert Workflow.objects.get().events.count() == 1
 

@@ -32,6 +32,7 @@ from automation.models import (
     Notification,
     Trigger,
     Workflow,
+    WorkflowVersion,
 )
 from crm import errors
 from leads.models import (
@@ -183,6 +184,7 @@ def world(db):
 SNAPSHOT_MODELS = [
     Workflow, EventCondition, ActionSet, Action, Lead, Call, Callback, HopperEntry, DncEntry,
     Status, List, Campaign, Endpoint, Adaptor, LogEntry, Trigger, Notification, User,
+    WorkflowVersion,
 ]  # fmt: skip
 
 

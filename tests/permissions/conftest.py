@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from automation.constants import EntryState, TriggerOutcome
+from automation.document import lifecycle
 from automation.models import (
     Action,
     ActionSet,
@@ -53,6 +54,7 @@ def world(statuses, make_lead, campaign, lead_list):
         type="STATUS",
         config={"status": "FOLLOW"},
     )
+    lifecycle.saved_in_admin(workflow, None)  # its version 1
     now = timezone.now()
     trigger = Trigger.objects.create(
         workflow=workflow, lead_id=lead.pk, outcome=TriggerOutcome.FIRED, occurred_at=now

@@ -50,6 +50,11 @@ RULES = {
     ("workflow-enroll", "post"): (OPERATE, 400),  # SPEC C.2: enroll is the operator's
     ("enrollment-cancel", "post"): (OPERATE, 200),
     ("workflow-detail", "patch"): (OPERATE, 200),  # an empty PATCH changes nothing
+    ("workflow-versions", "get"): (READ, 200),
+    ("workflow-version", "get"): (READ, 200),
+    ("workflow-version-restore", "post"): (OPERATE, 200),  # SPEC C.2: viewers may not restore
+    ("workflow-clone", "post"): (OPERATE, 201),
+    ("workflow-unarchive", "post"): (OPERATE, 200),
     ("workflow-log-flush", "post"): (OPERATE, 400),
     ("notification-acknowledge", "post"): (OPERATE, 200),
     ("endpoint-health", "get"): (READ, 200),
@@ -118,7 +123,10 @@ def test_it_answers_every_api_endpoint_as_the_matrix_says(world, users):
     for pattern in api_routes():
         callback = pattern.callback
         basename = getattr(callback, "initkwargs", {}).get("basename")
-        kwargs = {"pk": world[basename]} if "pk" in pattern.pattern.regex.groupindex else {}
+        groups = pattern.pattern.regex.groupindex
+        kwargs = {"pk": world[basename]} if "pk" in groups else {}
+        if "number" in groups:  # a workflow version: the world's workflow has version 1
+            kwargs["number"] = 1
         url = reverse(pattern.name, kwargs=kwargs)
         supported = methods_of(callback)
         open_to = set().union(*(expected(pattern.name, basename, m)[0] for m in supported))
@@ -158,6 +166,8 @@ def test_it_shows_every_admin_list_page_as_the_matrix_says(world, users):
         clients[role].force_login(user)
     login = reverse("admin:login")
     pages = [(reverse("admin:index"), EVERYONE - {"anonymous"})]
+    # A workflow's History (its versions and their diff) is read with the workflow.
+    pages.append((reverse("admin:automation_workflow_history", args=[world["workflow"]]), READ))
     for model in admin.site._registry:
         meta = model._meta
         url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")

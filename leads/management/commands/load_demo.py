@@ -26,6 +26,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
+from automation.constants import VersionSource
 from automation.document import document
 from automation.models import Adaptor, Endpoint, Workflow
 from leads import phones
@@ -507,7 +508,7 @@ class Command(BaseCommand):
         for doc in WORKFLOWS:
             missing = not Workflow.objects.filter(name=doc["name"]).exists()
             if missing:
-                document.save(doc)
+                document.save(doc, source=VersionSource.IMPORT)  # its version 1
             self.count("workflows", missing)
         return url
 

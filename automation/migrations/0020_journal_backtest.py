@@ -28,7 +28,7 @@ def unschedule_prune(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
-        ("automation", "0018_enrollment"),
+        ("automation", "0019_versions_archive"),
         ("leads", "0002_dnc_email"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
