@@ -8,6 +8,7 @@ class AutomationConfig(AppConfig):
 
     def ready(self):
         from automation import checks  # noqa: F401
+        from automation.document.references import saved
         from automation.engine.records import lock_for_deletion
         from automation.engine.rules import bump
         from automation.models import Action, ActionSet, EventCondition, Workflow
@@ -21,3 +22,7 @@ class AutomationConfig(AppConfig):
         for attr in Workflow.RELATION_FIELDS.values():
             through = getattr(Workflow, attr).through
             m2m_changed.connect(bump, sender=through, dispatch_uid=f"rules-m2m-{attr}")
+        # What a workflow uses is recorded whenever one of its rows is saved (the
+        # document's store, which writes in bulk, and the admin call `sync` themselves).
+        for model in (EventCondition, Action):
+            post_save.connect(saved, sender=model, dispatch_uid=f"uses-save-{model.__name__}")

@@ -35,7 +35,7 @@ from automation.constants import (
     RATE_LIMIT_SECONDS,
     RATE_LIMIT_TRIGGERS,
 )
-from automation.document import analysis
+from automation.document import analysis, references
 from automation.models import (
     Action,
     ActionSet,
@@ -214,6 +214,7 @@ class WorkflowAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        references.sync(form.instance)
         warn_about_cycles(request, form.instance)
 
     @admin.display(description="Loop protection")
@@ -309,6 +310,7 @@ class ActionSetAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        references.sync(form.instance.workflow)
         warn_about_cycles(request, form.instance.workflow)  # its actions may close one
 
     def get_readonly_fields(self, request, obj=None):

@@ -423,15 +423,16 @@ def lead_condition_fields():
     return Lead.CONDITION_FIELDS
 
 
-def validate(event_type, config, path="config"):
-    """Clean one event condition's config, or raise ConfigError naming the path."""
+def validate(event_type, config, path="config", stored=False):
+    """Clean one event condition's config, or raise ConfigError naming the path.
+    `stored`: the config as stored (references by id), else as documents give it."""
     spec = EVENTS.get(event_type) if isinstance(event_type, str) else None
     if spec is None:
         raise ConfigError.at(
             path.rsplit(".", 1)[0] + ".type",
             f"unknown event type {shown(event_type)}",
         )
-    return spec.schema.validate(config, path)
+    return spec.schema.validate(config, path, stored)
 
 
 def validate_filter(conditions_list, path="stop_filter"):

@@ -8,6 +8,7 @@ integration: Endpoint/Adaptor (INTEGRATION targets and payload mappings).
 health: EndpointBreaker, EndpointAttempt (circuit breaker and recent attempts).
 guard: CallingRule, ContactPolicy (the send-time guard's settings).
 runtime: Heartbeat, RulesVersion (the processes and the rule index's token).
+references: WorkflowReference (what a workflow uses: deleting it is refused).
 rollups: Rollup, RollupSlice, RollupState (per-workflow hourly counts, automation.insight).
 """
 
@@ -22,6 +23,7 @@ from automation.models.integration import (  # noqa: F401
     UsedByActions,
 )
 from automation.models.log import LogEntry, LogEntryQuerySet, Notification, Trigger  # noqa: F401
+from automation.models.references import WorkflowReference  # noqa: F401
 from automation.models.rollups import (  # noqa: F401
     Rollup,
     RollupKind,

@@ -214,11 +214,11 @@ def test_it_rejects_an_unknown_action_type(workflow):
 
 
 def test_it_accepts_a_good_action(workflow):
-    EmailTemplate.objects.create(name="Welcome", subject="Hi {first_name}", body="Hello")
+    template = EmailTemplate.objects.create(name="Welcome", subject="Hi {first_name}", body="Hello")
     aset = ActionSet.objects.create(workflow=workflow)
-    action = Action(action_set=aset, type="EMAIL", config={"template": "Welcome"})
+    action = Action(action_set=aset, type="EMAIL", config={"template": template.pk})
     rows.full_clean(action)
-    assert action.config == {"template": "Welcome"}
+    assert action.config == {"template": template.pk}  # stored by id (SPEC C.2)
 
 
 # --- Action sets ---------------------------------------------------------------------
