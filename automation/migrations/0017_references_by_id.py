@@ -210,8 +210,8 @@ class Migration(migrations.Migration):
                 ),
             ],
             options={
-                "verbose_name": "use by a workflow",
-                "verbose_name_plural": "uses by workflows",
+                "verbose_name": "workflow",
+                "verbose_name_plural": "workflows",
             },
         ),
         migrations.RunPython(names_to_ids, ids_to_names),

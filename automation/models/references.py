@@ -44,8 +44,10 @@ class WorkflowReference(models.Model):
     }
 
     class Meta:
-        verbose_name = "use by a workflow"
-        verbose_name_plural = "uses by workflows"
+        # As a refused delete names it: "still used by workflows (2)" (the API),
+        # "Workflow: “Sale follow-up” (action_sets[0].actions[1] (MOVE))" (the admin).
+        verbose_name = "workflow"
+        verbose_name_plural = "workflows"
 
     def __str__(self):
-        return f"workflow “{self.workflow}” ({self.path})"
+        return f"“{self.workflow}” ({self.path})"
