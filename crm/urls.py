@@ -5,6 +5,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
+from automation.api.fields import router as fields_router
 from automation.api.guard import router as guard_router
 from automation.api.integration import router as integration_router
 from automation.api.workflows import ConstantsView
@@ -19,6 +20,7 @@ for registry in (
     automation_router.registry,
     integration_router.registry,
     guard_router.registry,
+    fields_router.registry,
 ):
     for prefix, viewset, basename in registry:
         router.register(prefix, viewset, basename=basename)

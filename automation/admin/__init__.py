@@ -1,3 +1,3 @@
 """The workflow admin: one module per screen family, each registering its own."""
 
-from automation.admin import guard, integration, logs, workflows  # noqa: F401
+from automation.admin import fields, guard, integration, logs, workflows  # noqa: F401

@@ -91,7 +91,7 @@ DELAY = Schema(
         "days": Int(min=0, max=3650, default=0),
         "hours": Int(min=0, max=100000, default=0),
         "minutes": Int(min=0, max=1000000, default=0),
-        "field": Str(max_length=100, required=False, default=""),
+        "field": Str(max_length=100, required=False, default="", check=events.check_field_name),
         "direction": Choice(Direction, default=Direction.AFTER),
     }
 )

@@ -36,7 +36,7 @@ from automation.document.schema import (
 )
 from automation.engine import conditions
 from automation.engine.occurrences import UNKNOWN, field_value
-from leads.models import CallType, TermReason
+from leads.models import CallType, TermReason, unknown_field
 from leads.placeholders import CALL_FIELDS
 
 FIELD_NAME = re.compile(r"^(call\.|custom\.)?[A-Za-z_][A-Za-z0-9_]*$")
@@ -49,6 +49,8 @@ def check_field_name(value):
         )
     if value.startswith("call.") and value[5:] not in CALL_FIELDS:
         raise ValueError(f"{value!r}: calls have no field {value[5:]!r} ({', '.join(CALL_FIELDS)})")
+    if problem := unknown_field(value):
+        raise ValueError(problem)
 
 
 def check_operator_values(cleaned, path):

@@ -28,6 +28,7 @@ from crm import groups
 from leads.models import (
     Call,
     Callback,
+    CustomField,
     DncEntry,
     EmailTemplate,
     HopperEntry,
@@ -80,6 +81,7 @@ def world(statuses, make_lead, campaign, lead_list):
         "adaptor": Adaptor.objects.create(name="Partner fields", fields=[]),
         "calling-rule": CallingRule.objects.create(name="Texas", state="TX"),
         "contact-policy": ContactPolicy.objects.create(channel="SMS", max_per_24h=3),
+        "customfield": CustomField.objects.create(name="score", label="Score", type="number"),
     }
     return {basename: obj.pk for basename, obj in objects.items()}
 

@@ -27,7 +27,7 @@ ADMIN = {"superuser"}
 
 # What the operator writes (SPEC C.2): workflows, endpoints, adaptors. Every
 # other model's writes are for administrators; every model is read by READ.
-OPERATED = {"workflow", "endpoint", "adaptor"}
+OPERATED = {"workflow", "endpoint", "adaptor", "customfield"}
 
 # (url name, method) → who may, the status they get. A request sends `{}` as
 # its JSON body: writes that pass the permission check answer 400 for it.

@@ -43,6 +43,7 @@ from leads.models import (
     Lead,
     List,
     Status,
+    unknown_field,
 )
 
 FIELD_OPS = [
@@ -59,15 +60,21 @@ CUSTOM = re.compile(r"^custom\.[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def check_target_field(value):
-    if value in Lead.WRITABLE_FIELDS or CUSTOM.match(value):
+    if value in Lead.WRITABLE_FIELDS:
         return
-    raise ValueError(
-        f"{value!r} cannot be set: use one of {', '.join(Lead.WRITABLE_FIELDS)} or custom.<name>"
-    )
+    if not CUSTOM.match(value):
+        raise ValueError(
+            f"{value!r} cannot be set: use one of {', '.join(Lead.WRITABLE_FIELDS)} "
+            "or custom.<name>"
+        )
+    if problem := unknown_field(value):
+        raise ValueError(problem)
 
 
 def check_source_field(value):
     if value in Lead.CONDITION_FIELDS or CUSTOM.match(value) or value.startswith("call."):
+        if problem := unknown_field(value):
+            raise ValueError(problem)
         return
     raise ValueError(f"{value!r} is not a lead field, custom.<name> or call.<field>")
 

@@ -18,7 +18,7 @@ from automation.execution import providers, retry
 from automation.execution.actions.base import Executor, Result, Run, referred
 from crm.masking import Masker
 from leads import placeholders
-from leads.models import EmailTemplate
+from leads.models import EmailTemplate, check_placeholders
 
 # SMTP trouble that may pass: attempts in all, and the wait after attempt n.
 EMAIL_MAX_ATTEMPTS = 3
@@ -133,10 +133,10 @@ class ProviderMessage(Executor):
 class Sms(ProviderMessage):
     type = ActionType.SMS
     kind = "sms"
-    schema = Schema({"message": Text(max_length=1600, check=placeholders.validate)})
+    schema = Schema({"message": Text(max_length=1600, check=check_placeholders)})
 
 
 class VoiceBroadcast(ProviderMessage):
     type = ActionType.VB
     kind = "vb"
-    schema = Schema({"message": Text(max_length=5000, check=placeholders.validate)})
+    schema = Schema({"message": Text(max_length=5000, check=check_placeholders)})
