@@ -199,5 +199,6 @@ def test_it_gives_the_operator_the_writes_of_the_spec(users):
         for model in ("workflow", "eventcondition", "actionset", "action", "endpoint", "adaptor")
         for action in ("add", "change", "delete")
     }
+    crud |= {f"leads.{action}_customfield" for action in ("add", "change", "delete")}
     assert writes == crud | {"automation.change_logentry", "automation.change_notification"}
     assert held("viewer") <= held("operator")
