@@ -124,8 +124,9 @@ class EventSpec:
     def matches(self, config, occ, lead):
         raise NotImplementedError
 
-    def prepare(self, config):
-        """`matches` for this config: (occ, lead) -> bool, made once per compiled rule."""
+    def prepare(self, config, kinds=None):
+        """`matches` for this config: (occ, lead) -> bool, made once per compiled rule.
+        `kinds`: the declared custom fields' types ({name: type}), read at compile time."""
         return lambda occ, lead: self.matches(config, occ, lead)
 
     def becomes(self, config):
@@ -172,13 +173,18 @@ def check_operator_config(cleaned, path):
     check_when(cleaned, path)
 
 
-def prepared(config, read):
+def prepared(config, read, kind=None):
     """(occ, lead) -> bool for an operator condition: its value read once, then
-    `read(occ, lead)` tested in the lead's zone. A config validation would have
-    refused never matches (rather than failing the whole index's compilation)."""
+    `read(occ, lead)` tested in the lead's zone, as the declared `kind` of a custom
+    field reads (conditions.READINGS). A config validation would have refused never
+    matches (rather than failing the whole index's compilation)."""
     try:
         test = conditions.prepare(
-            config["operator"], config.get("value"), config.get("value2"), config.get("values")
+            config["operator"],
+            config.get("value"),
+            config.get("value2"),
+            config.get("values"),
+            kind,
         )
     except (KeyError, ValueError, TypeError, AttributeError):
         return lambda occ, lead: False
@@ -230,11 +236,15 @@ class OperatorEvent(StateEvent):
         """(occ, lead) -> the value this condition compares."""
         raise NotImplementedError
 
-    def prepare(self, config):
+    def kind(self, config, kinds):
+        """The declared type of the custom field compared, or None (not a custom field)."""
+        return None
+
+    def prepare(self, config, kinds=None):
         read = self.read(config)
         if read is None:
             return lambda occ, lead: False
-        return prepared(config, read)
+        return prepared(config, read, self.kind(config, kinds))
 
     def matches(self, config, occ, lead):
         return self.prepare(config)(occ, lead)
@@ -323,6 +333,19 @@ class LeadFields(OperatorEvent):
         if not isinstance(name, str):
             return None
         return lambda occ, lead: field_value(lead, name, occ.call)
+
+    def kind(self, config, kinds):
+        return field_kind(config.get("field") if isinstance(config, dict) else None, kinds)
+
+
+def field_kind(name, kinds):
+    """The declared type of custom field `name` (bare or custom.<name>) in `kinds`
+    ({name: type}), or None: a lead field, call data, or not declared."""
+    if not kinds or not isinstance(name, str) or name.startswith("call."):
+        return None
+    if name.startswith("custom."):
+        return kinds.get(name[7:])
+    return None if name in lead_condition_fields() else kinds.get(name)
 
 
 def check_status_change(cleaned, path):

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from automation.constants import Relation, RelationMode, StopIf
 from automation.engine import conditions, timing
 from automation.engine.buckets import Bucket, discriminator
-from automation.engine.events import EVENTS, FACT_PRIORITY, became
+from automation.engine.events import EVENTS, FACT_PRIORITY, became, field_kind
 from automation.engine.occurrences import field_value
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,9 @@ CHECK_SECONDS = 1.0
 ALL = ("all",)
 
 
-def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None):
-    """Stop Workflow If: does the lead, as it is now, meet the stop condition?"""
+def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None, kinds=None):
+    """Stop Workflow If: does the lead, as it is now, meet the stop condition?
+    `kinds`: the declared custom fields' types (RuleIndex.field_kinds)."""
     if stop_if == StopIf.NEVER:
         return False
     if stop_if == StopIf.LEAD_FILTER:
@@ -60,6 +61,7 @@ def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None):
                 c.get("value2"),
                 c.get("values"),
                 lead.zone,
+                field_kind(c["field"], kinds),
             )
             for c in stop_filter
         )
@@ -71,6 +73,8 @@ def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None):
 class Condition:
     type: str
     config: dict
+    # The declared custom fields' types at compile time ({name: type}): how values compare.
+    kinds: dict | None = field(default=None, compare=False, repr=False)
     # (occ, lead) -> bool, with the config read once (EventSpec.prepare): "is".
     test: Callable = field(init=False, compare=False, repr=False)
     # "when": "becomes" (SPEC C.4): `test` must hold now and not before the occurrence.
@@ -78,7 +82,7 @@ class Condition:
 
     def __post_init__(self):
         spec = EVENTS[self.type]
-        object.__setattr__(self, "test", spec.prepare(self.config))
+        object.__setattr__(self, "test", spec.prepare(self.config, self.kinds))
         object.__setattr__(self, "becomes", spec.becomes(self.config))
 
     def matches(self, occ, lead, before=None):
@@ -136,6 +140,8 @@ class Rule:
     reenrollment: str = "always"
     reenroll_after_days: int | None = None
     flood_limit: int = 1000  # SPEC C.5 flood hold (automation.engine.flood)
+    # The declared custom fields' types at compile time: how the stop filter compares.
+    field_kinds: dict | None = field(default=None, compare=False, repr=False)
 
     @property
     def becomes(self):
@@ -174,7 +180,9 @@ class Rule:
         return True
 
     def stopped(self, lead, status_flags, call=None):
-        return stop_condition_met(self.stop_if, self.stop_filter, lead, status_flags, call)
+        return stop_condition_met(
+            self.stop_if, self.stop_filter, lead, status_flags, call, self.field_kinds
+        )
 
     def selected(self, lead_id):
         """Perform Action On: a stable hash puts a lead in the same group every time."""
@@ -193,6 +201,7 @@ class RuleIndex:
     stoppers: tuple = ()
     status_flags: dict = field(default_factory=dict)  # code -> (reached, final)
     list_campaign: dict = field(default_factory=dict)  # list id -> campaign id
+    field_kinds: dict = field(default_factory=dict)  # custom field name -> its declared type
 
     def scope_of(self, occ, lead):
         call = occ.call or {}
@@ -252,6 +261,7 @@ class RuleIndex:
             touched.update((rule.fact, key) for key in rule.scope_keys())
         index = RuleIndex(version=version, tokens=tokens)
         index.status_flags, index.list_campaign = self.status_flags, self.list_campaign
+        index.field_kinds = self.field_kinds  # a declared field's change compiles everything
         index.rules = {pk: r for pk, r in self.rules.items() if pk not in drop}
         index.rules.update((r.id, r) for r in fresh)
         index.by_fact = {fact: dict(buckets) for fact, buckets in self.by_fact.items()}
@@ -281,27 +291,32 @@ class RuleIndex:
 def compile_rules(version, workflows=None):
     """An index of every active workflow (or the given ones), with the statuses'
     flags and the lists' campaigns it reads."""
-    from leads.models import List, Status
+    from leads.models import List, Status, declared_types
 
     index = RuleIndex(version=version)
+    index.field_kinds = declared_types()
     index.status_flags = {
         code: (reached, final)
         for code, reached, final in Status.objects.values_list("code", "reached", "final")
     }
     index.list_campaign = dict(List.objects.values_list("pk", "campaign_id"))
-    found, index.tokens = load_rules(workflows)
+    found, index.tokens = load_rules(workflows, index.field_kinds)
     for rule in found:
         index.add(rule)
     index.seal()
     return index
 
 
-def load_rules(workflows=None):
+def load_rules(workflows=None, kinds=None):
     """Compile every active workflow (or the given ones) with its parts in a handful
     of queries: ([Rule], {workflow id: rules_token}). A workflow without an active
-    condition never fires: it has a token but no Rule."""
+    condition never fires: it has a token but no Rule. `kinds`: the declared custom
+    fields' types (read here when not given)."""
     from automation.models import Action, ActionSet, EventCondition, Workflow
+    from leads.models import declared_types
 
+    if kinds is None:
+        kinds = declared_types()
     if workflows is None:
         # Every active workflow: select their parts by a subquery. An IN list of
         # 10,000 ids costs more to build, send and parse than the rows themselves.
@@ -317,7 +332,7 @@ def load_rules(workflows=None):
         .order_by("position", "id")
         .values_list("workflow_id", "type", "config")
     ):
-        events.setdefault(workflow_id, []).append(Condition(type_, config))
+        events.setdefault(workflow_id, []).append(Condition(type_, config, kinds))
     for pk, action_set_id, type_, skip_if_live_call in (
         Action.objects.filter(action_set__workflow_id__in=wanted, active=True)
         .order_by("position", "id")
@@ -388,6 +403,7 @@ def load_rules(workflows=None):
             reenrollment=w.reenrollment,
             reenroll_after_days=w.reenroll_after_days,
             flood_limit=w.flood_limit,
+            field_kinds=kinds,
         )
         found.append(rule)
     return found, tokens
@@ -522,7 +538,11 @@ def refresh(index, version):
     tokens = dict(Workflow.objects.filter(active=True).values_list("pk", "rules_token"))
     changed = {pk for pk, token in tokens.items() if index.tokens.get(pk) != token}
     drop = changed | (index.tokens.keys() - tokens.keys())
-    fresh, _ = load_rules(Workflow.objects.filter(pk__in=changed)) if changed else ([], {})
+    fresh, _ = (
+        load_rules(Workflow.objects.filter(pk__in=changed), index.field_kinds)
+        if changed
+        else ([], {})
+    )
     return index.rebuilt(version, fresh, drop, tokens)
 
 
