@@ -36,11 +36,11 @@ class CustomFieldViewSet(CRMViewSet):
     filterset_fields = ["type"]
     ordering_fields = ["id", "name"]
 
-    def destroy(self, request, *args, **kwargs):
+    def perform_destroy(self, instance):
         try:
             with transaction.atomic():
-                return super(CRMViewSet, self).destroy(request, *args, **kwargs)
-        except ProtectedError as exc:
+                instance.delete()
+        except ProtectedError as exc:  # what uses it (automation.document.fields)
             raise Conflict(exc.args[0]) from None
 
 
