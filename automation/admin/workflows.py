@@ -36,6 +36,7 @@ from automation.constants import (
     RATE_LIMIT_TRIGGERS,
 )
 from automation.document import analysis, references
+from automation.execution import actions
 from automation.models import (
     Action,
     ActionSet,
@@ -113,7 +114,10 @@ class ActionSetInline(admin.TabularInline):
 
 
 def describe_action(action):
-    config = ", ".join(f"{k}={v}" for k, v in (action.config or {}).items())
+    """ "Move: list=Insurance TX": references by their current name, as documents show them."""
+    executor = actions.EXECUTORS.get(action.type)
+    shown = executor.schema.show(action.config) if executor else action.config
+    config = ", ".join(f"{k}={v}" for k, v in (shown or {}).items())
     state = "" if action.active else " (inactive)"
     return f"{action.get_type_display()}{': ' + config if config else ''}{state}"
 

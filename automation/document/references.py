@@ -5,6 +5,8 @@ and actions' configs (the Ref fields of their schemas) and its relation objects.
 Every writer of a workflow calls it after writing (the document's store, the admin).
 """
 
+from django.apps import apps
+
 from automation.engine import events
 from automation.execution import actions
 from automation.models import Action, EventCondition, Workflow, WorkflowReference
@@ -44,8 +46,18 @@ def uses(workflow):
 
 def sync(workflow):
     """Rebuild `workflow`'s WorkflowReference rows from what it stores now."""
+    found = uses(workflow)
+    # Only objects that exist: a hand-written row naming a missing one is reported by
+    # the validation and the runner, and must not break the write's commit here.
+    existing = {}
+    for label in {label for label, _, _ in found}:
+        model = apps.get_model(label)
+        pks = {pk for other, pk, _ in found if other == label}
+        existing[label] = set(model.objects.filter(pk__in=pks).values_list("pk", flat=True))
     wanted = {
-        (WorkflowReference.COLUMNS[label] + "_id", pk, path) for label, pk, path in uses(workflow)
+        (WorkflowReference.COLUMNS[label] + "_id", pk, path)
+        for label, pk, path in found
+        if pk in existing[label]
     }
     columns = [column + "_id" for column in WorkflowReference.COLUMNS.values()]
     current = {}
