@@ -24,6 +24,14 @@ pytestmark = [
     pytest.mark.django_db,
     pytest.mark.urls("tests.automation.test_integration"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def custom_fields(declare):
+    """The custom fields these tests' workflows name, declared (SPEC C.2)."""
+    declare("birthday", "missing", "plan", "revenue_missing")
+
+
 pytest_plugins = ["tests.httpserver"]
 
 # This module is also the URLconf of its API tests (crm.urls mounts the same router).
