@@ -34,7 +34,7 @@ OPERATOR_WRITES = {
     "automation.action": CRUD,
     "automation.endpoint": CRUD,
     "automation.adaptor": CRUD,
-    "automation.customfield": CRUD,  # SPEC C.2's declared custom fields (when present)
+    "leads.customfield": CRUD,  # SPEC C.2's declared custom fields
     "automation.logentry": ("change",),  # flush, run now, release held entries
     "automation.notification": ("change",),  # acknowledge
     "automation.enrollment": ("add", "change"),  # bulk enrollment: start, cancel (SPEC C.6)

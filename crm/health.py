@@ -34,7 +34,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from automation.constants import ActionType, BreakerState, EntryState, HeartbeatRole
-from automation.models import EndpointBreaker, Heartbeat, LogEntry, Trigger
+from automation.models import Endpoint, EndpointBreaker, Heartbeat, LogEntry, Trigger
 
 DISPATCHER_SILENCE = timedelta(seconds=30)
 MAX_DUE_LAG = timedelta(seconds=60)
@@ -159,13 +159,18 @@ class Collector:
             "Requests of INTEGRATION entries, by endpoint and the entry's result.",
             labels=["endpoint", "result"],
         )
-        for endpoint, state, n in (
+        counted = list(
             LogEntry.objects.filter(action_type=ActionType.INTEGRATION, attempts__gt=0)
             .order_by()
             .values_list("action__config__endpoint", "state")
             .annotate(n=Sum("attempts"))
-        ):
-            attempts.add_metric([str(endpoint or ""), state], n)
+        )
+        # INTEGRATION actions refer to their endpoint by id: the label is its name now.
+        ids = [pk for pk, _, _ in counted if isinstance(pk, int)]
+        names = dict(Endpoint.objects.filter(pk__in=ids).values_list("pk", "name"))
+        for endpoint, state, n in counted:
+            label = names.get(endpoint, endpoint) if isinstance(endpoint, int) else endpoint
+            attempts.add_metric([str(label or ""), state], n)
         yield attempts
         breakers = GaugeMetricFamily(
             "crm_endpoint_breaker_open",

@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
 from automation.api.enrollment import router as enrollment_router
+from automation.api.fields import router as fields_router
 from automation.api.guard import router as guard_router
 from automation.api.integration import router as integration_router
 from automation.api.workflows import ConstantsView
@@ -21,6 +22,7 @@ for registry in (
     integration_router.registry,
     guard_router.registry,
     enrollment_router.registry,
+    fields_router.registry,
 ):
     for prefix, viewset, basename in registry:
         router.register(prefix, viewset, basename=basename)

@@ -10,16 +10,11 @@ import re
 
 from django.core.exceptions import ValidationError
 
-from leads.fields import CONDITION_FIELDS
+from leads.fields import CALL_FIELDS, CONDITION_FIELDS  # noqa: F401 (CALL_FIELDS: read here)
 
 TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 NAME = re.compile(r"^(?:call\.|workflow\.)?[A-Za-z_][A-Za-z0-9_]*$")
 
-CALL_FIELDS = (
-    "id", "call_type", "started_at", "ended_at", "length", "disposition", "disposition_name",
-    "term_reason", "revenue", "external_id", "agent", "campaign", "list", "queue",
-    "inbound_number",
-)  # fmt: skip
 WORKFLOW_FIELDS = ("id", "name")
 
 
@@ -54,15 +49,16 @@ def known(name, custom_field_names=()):
 
 
 def validate(text, custom_field_names=None):
-    """Raise ValidationError for bad syntax or an unknown placeholder.
-
-    Custom fields are free-form JSON, so any `{name}` that is not a lead field
-    is accepted as a custom field unless `custom_field_names` is given.
-    """
+    """Raise ValidationError for bad syntax or an unknown placeholder: one that is no
+    lead field, call or workflow value, nor a declared custom field (SPEC C.2).
+    `custom_field_names`: the declared names (leads.models.custom.check_placeholders
+    reads them)."""
     for name in names(text):
-        checkable = name.startswith(("call.", "workflow.")) or custom_field_names is not None
-        if checkable and not known(name, custom_field_names or ()):
-            raise ValidationError(f"Unknown placeholder {{{name}}}.")
+        if not known(name, custom_field_names or ()):
+            raise ValidationError(
+                f"Unknown placeholder {{{name}}}: unknown field (not a lead field, a call "
+                "or workflow value, or a declared custom field)."
+            )
 
 
 def render(text, values):

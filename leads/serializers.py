@@ -25,6 +25,7 @@ from leads.models import (
     List,
     Queue,
     Status,
+    custom_field_errors,
     validate_zone,
 )
 
@@ -168,6 +169,15 @@ class LeadSerializer(CRMModelSerializer):
                 f"{', '.join(shadowed)}: a lead field of that name exists; use the field itself."
             )
         return value
+
+    def validate(self, attrs):
+        if "custom_fields" in attrs:
+            problems = custom_field_errors(attrs["custom_fields"])
+            if problems:  # each at its own path (SPEC C.2), before the model's clean()
+                raise serializers.ValidationError(
+                    {f"custom_fields.{name}": [message] for name, message in problems.items()}
+                )
+        return super().validate(attrs)
 
     def create(self, validated_data):
         validated_data.setdefault("submitted_by", "api")

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test import override_settings
 from django_q.conf import Conf
 
-from leads.models import Campaign, Lead, List, Status
+from leads.models import Campaign, CustomField, Lead, List, Status
 
 pytest_plugins = ["tests.stack"]  # demo_stack: the `make run` processes, shared by the session
 
@@ -94,6 +94,23 @@ def statuses(db):
     return {
         code: Status.objects.create(code=code, name=name, **flags) for code, name, flags in STATUSES
     }
+
+
+@pytest.fixture
+def declare(db):
+    """`declare("score", type="number")`: declared custom fields (SPEC C.2), by name."""
+
+    def make(*names, type="text", **fields):
+        made = [
+            CustomField.objects.update_or_create(
+                name=name,
+                defaults={"label": name.replace("_", " ").title(), "type": type, **fields},
+            )[0]
+            for name in names
+        ]
+        return made[0] if len(made) == 1 else made
+
+    return make
 
 
 @pytest.fixture

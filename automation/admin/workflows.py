@@ -39,7 +39,8 @@ from automation.constants import (
     RATE_LIMIT_TRIGGERS,
     VersionSource,
 )
-from automation.document import analysis, lifecycle
+from automation.document import analysis, lifecycle, references
+from automation.execution import actions
 from automation.models import (
     Action,
     ActionSet,
@@ -117,7 +118,10 @@ class ActionSetInline(admin.TabularInline):
 
 
 def describe_action(action):
-    config = ", ".join(f"{k}={v}" for k, v in (action.config or {}).items())
+    """ "Move: list=Insurance TX": references by their current name, as documents show them."""
+    executor = actions.EXECUTORS.get(action.type)
+    shown = executor.schema.show(action.config) if executor else action.config
+    config = ", ".join(f"{k}={v}" for k, v in (shown or {}).items())
     state = "" if action.active else " (inactive)"
     return f"{action.get_type_display()}{': ' + config if config else ''}{state}"
 
@@ -228,6 +232,7 @@ class WorkflowAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         lifecycle.saved_in_admin(form.instance, request.user)
+        references.sync(form.instance)
         warn_about_cycles(request, form.instance)
 
     # --- Lifecycle (SPEC C.2): history, archive instead of delete, purge -----------------
@@ -401,6 +406,7 @@ class ActionSetAdmin(admin.ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         lifecycle.saved_in_admin(form.instance.workflow, request.user)
+        references.sync(form.instance.workflow)
         warn_about_cycles(request, form.instance.workflow)  # its actions may close one
 
     def delete_model(self, request, obj):

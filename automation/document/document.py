@@ -30,6 +30,7 @@ from automation.document.schema import (
     Text,
     join,
     shown,
+    stored_keys,
 )
 from automation.engine import events, timing
 from automation.execution import actions
@@ -91,7 +92,7 @@ DELAY = Schema(
         "days": Int(min=0, max=3650, default=0),
         "hours": Int(min=0, max=100000, default=0),
         "minutes": Int(min=0, max=1000000, default=0),
-        "field": Str(max_length=100, required=False, default=""),
+        "field": Str(max_length=100, required=False, default="", check=events.check_field_name),
         "direction": Choice(Direction, default=Direction.AFTER),
     }
 )
@@ -483,6 +484,15 @@ def export(workflow, ids=False):
         return {"id": row.pk, **item} if ids else item
 
     _, key = RELATION_KEYS[workflow.relation]
+    conditions = list(workflow.events.all())
+    sets = [(s, list(s.actions.all())) for s in workflow.action_sets.all()]
+    schemas = [(schema_of(events.EVENTS, e.type), e.config) for e in conditions]
+    schemas += [(schema_of(actions.EXECUTORS, a.type), a.config) for _, rows in sets for a in rows]
+    keys = stored_keys(schemas)  # one query per kind of object referred to
+
+    def config_of(registry, row):
+        return schema_of(registry, row.type).show(row.config, keys)
+
     doc = {
         "name": workflow.name,
         "description": workflow.description,
@@ -504,8 +514,15 @@ def export(workflow, ids=False):
         "reenroll_after_days": workflow.reenroll_after_days,
         "flood_limit": workflow.flood_limit,
         "events": [
-            with_id(e, {"type": e.type, **({} if e.active else {"active": False}), **e.config})
-            for e in workflow.events.all()
+            with_id(
+                e,
+                {
+                    "type": e.type,
+                    **({} if e.active else {"active": False}),
+                    **config_of(events.EVENTS, e),
+                },
+            )
+            for e in conditions
         ],
         "action_sets": [
             with_id(
@@ -530,17 +547,22 @@ def export(workflow, ids=False):
                                 "type": a.type,
                                 "active": a.active,
                                 "skip_if_live_call": a.skip_if_live_call,
-                                "config": a.config,
+                                "config": config_of(actions.EXECUTORS, a),
                             },
                         )
-                        for a in s.actions.all()
+                        for a in rows
                     ],
                 },
             )
-            for s in workflow.action_sets.all()
+            for s, rows in sets
         ],
     }
     return doc
+
+
+def schema_of(registry, type_code):
+    spec = registry.get(type_code)
+    return spec.schema if spec is not None else Schema()
 
 
 MAX_IMPORT = 1000

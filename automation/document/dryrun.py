@@ -253,7 +253,7 @@ def planned_actions(rule, workflow, lead, occ, now):
                 {
                     "action_set": position,
                     "type": action.type,
-                    "config": model.config if model else {},
+                    "config": shown_config(model),
                     "due_at": due.isoformat() if due else None,
                     "due_local": due.astimezone(lead.zone).isoformat() if due else None,
                     "due_account": due.astimezone(account).isoformat() if due else None,
@@ -301,3 +301,13 @@ def send_time(workflow, action, lead, now, facts, executor):
             else None,
         }
     }
+
+
+def shown_config(action):
+    """An action's config as the document shows it (references by their current key)."""
+    from automation.execution.actions import EXECUTORS
+
+    executor = EXECUTORS.get(action.type) if action is not None else None
+    if executor is None:
+        return action.config if action is not None else {}
+    return executor.schema.show(action.config)

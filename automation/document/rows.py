@@ -80,11 +80,12 @@ def action_set_errors(action_set):
 
 
 def config_errors(validate):
-    """A row whose `config` its `type`'s schema validates (conditions, actions)."""
+    """A row whose `config` (as stored: references by id) its `type`'s schema validates
+    (conditions, actions)."""
 
     def check(obj):
         try:
-            obj.config = validate(obj.type, obj.config, "config")
+            obj.config = validate(obj.type, obj.config, "config", stored=True)
         except ConfigError as exc:
             return {"config": paths(exc)}
         return {}

@@ -233,7 +233,10 @@ class MultiChoice(Choice):
 
 
 class Ref(Field):
-    """The natural key of an object: a status code, a list name, an endpoint name …"""
+    """A reference to an object: the document names it by its natural key (a status
+    code, a list name, an endpoint name …); the stored config holds its id, so a
+    rename breaks nothing (SPEC C.2). `clean` takes the key and gives the id;
+    `show` gives back the object's current key."""
 
     form_class = forms.ChoiceField
 
@@ -248,11 +251,14 @@ class Ref(Field):
 
         return apps.get_model(self.model_path)
 
+    def by_key(self):
+        """Whether the key is the id itself (statuses: the code is the primary key)."""
+        return self.model._meta.pk.name == self.key
+
     def existing(self, values):
-        return set(
-            self.model.objects.filter(**{f"{self.key}__in": values}).values_list(
-                self.key, flat=True
-            )
+        """{key: id} of the objects named in `values`."""
+        return dict(
+            self.model.objects.filter(**{f"{self.key}__in": values}).values_list(self.key, "pk")
         )
 
     def clean(self, value, path):
@@ -260,12 +266,45 @@ class Ref(Field):
             raise ConfigError.at(path, f"must be the {self.key} of a {self.model_name()}")
         if problem := text_problem(value):
             raise ConfigError.at(path, problem)
-        if value not in self.existing([value]):
+        found = self.existing([value])
+        if value not in found:
             raise ConfigError.at(path, f"no {self.model_name()} with {self.key} {value!r}")
+        return found[value]
+
+    def clean_stored(self, value, path):
+        """A stored value checked again (the runner, a row's own validation): an id
+        that still exists, or a key (a row written by hand) resolved to its id."""
+        if isinstance(value, dict) and UNRESOLVED in value:
+            raise ConfigError.at(
+                path,
+                f"no {self.model_name()} with {self.key} {value[UNRESOLVED]!r} "
+                "(named before workflows referred to objects by id): pick one",
+            )
+        if self.by_key() or not is_id(value):
+            return Ref.clean(self, value, path)
+        if not self.model.objects.filter(pk=value).exists():
+            raise ConfigError.at(path, f"the {self.model_name()} #{value} no longer exists")
         return value
+
+    def stored_ids(self, value):
+        """The ids a stored value refers to."""
+        if self.by_key():
+            return [value] if isinstance(value, str) else []
+        return [value] if is_id(value) else []
+
+    def show(self, value, keys):
+        """The stored value as the document shows it; `keys`: {(model path, id): key}."""
+        if isinstance(value, dict) and UNRESOLVED in value:
+            return value[UNRESOLVED]  # a name no object had when ids replaced names
+        if self.by_key() or not is_id(value):
+            return value
+        return keys.get((self.model_path, value), f"(deleted {self.model_name()} #{value})")
 
     def model_name(self):
         return self.model._meta.verbose_name
+
+    def form_initial(self, value):
+        return self.show(value, stored_keys([(Schema({"v": self}), {"v": value})]))
 
     def form_kwargs(self):
         blank = [] if self.required else [("", "---------")]
@@ -294,10 +333,61 @@ class RefList(Ref):
                 errors[join(path, i)] = f"no {self.model_name()} with {self.key} {item!r}"
         if errors:
             raise ConfigError(errors)
-        return list(dict.fromkeys(value))
+        return list(dict.fromkeys(found[v] for v in value))
+
+    def clean_stored(self, value, path):
+        if not isinstance(value, list):
+            return self.clean(value, path)
+        errors, ids = {}, []
+        for i, item in enumerate(value):
+            try:
+                ids.append(Ref.clean_stored(self, item, join(path, i)))
+            except ConfigError as exc:
+                errors.update(exc.errors)
+        if errors:
+            raise ConfigError(errors)
+        if self.required and not ids:
+            raise ConfigError.at(path, "pick at least one")
+        return list(dict.fromkeys(ids))
+
+    def stored_ids(self, value):
+        if not isinstance(value, list):
+            return []
+        return [i for v in value for i in Ref.stored_ids(self, v)]
+
+    def show(self, value, keys):
+        if not isinstance(value, list):
+            return value
+        return [Ref.show(self, v, keys) for v in value]
 
     def form_kwargs(self):
         return {"choices": lambda: [(k, str(o)) for k, o in self.objects()]}
+
+
+# The migration to ids (automation 0017) leaves {"unresolved": name} where a stored
+# name matched no object: the workflow is kept, its document shows the name, and
+# saving it again (or running that action) says that nothing has that name.
+UNRESOLVED = "unresolved"
+
+
+def is_id(value):
+    """An id as the stored configs hold it (statuses, whose id is their code, aside)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def stored_keys(items):
+    """{(model path, id): key} of every object that the stored configs refer to:
+    `items` are (schema, config) pairs; one query per kind of object."""
+    wanted = {}
+    for schema, config in items:
+        for ref, ids in schema.references(config):
+            if not ref.by_key():
+                wanted.setdefault(ref.model_path, (ref, set()))[1].update(ids)
+    keys = {}
+    for path, (ref, ids) in wanted.items():
+        for pk, key in ref.model.objects.filter(pk__in=ids).values_list("pk", ref.key):
+            keys[(path, pk)] = key
+    return keys
 
 
 class StrList(Field):
@@ -350,13 +440,36 @@ class Schema:
         self.fields = fields or {}
         self.check = check
 
-    def validate(self, config, path="config"):
-        cleaned, errors = self.clean_fields(config, path)
+    def validate(self, config, path="config", stored=False):
+        """The cleaned config. `stored`: `config` is as stored (references by id)."""
+        cleaned, errors = self.clean_fields(config, path, stored)
         if errors:
             raise ConfigError(errors)
         return cleaned
 
-    def clean_fields(self, config, path="config"):
+    def references(self, config):
+        """[(ref field, [ids])] of a stored config."""
+        if not isinstance(config, dict):
+            return []
+        return [
+            (field, field.stored_ids(config[name]))
+            for name, field in self.fields.items()
+            if isinstance(field, Ref) and config.get(name) is not None
+        ]
+
+    def show(self, config, keys=None):
+        """A stored config as the document shows it (references by their current key)."""
+        if not isinstance(config, dict):
+            return config
+        if keys is None:
+            keys = stored_keys([(self, config)])
+        shown_config = dict(config)
+        for name, field in self.fields.items():
+            if isinstance(field, Ref) and config.get(name) is not None:
+                shown_config[name] = field.show(config[name], keys)
+        return shown_config
+
+    def clean_fields(self, config, path="config", stored=False):
         """(cleaned, errors): every field that is valid, and {path: message} for the others."""
         if config is None:
             config = {}
@@ -375,8 +488,9 @@ class Schema:
                 elif field.required:
                     errors[join(path, name)] = "is required"
                 continue
+            clean = field.clean_stored if stored and isinstance(field, Ref) else field.clean
             try:
-                cleaned[name] = field.clean(value, join(path, name))
+                cleaned[name] = clean(value, join(path, name))
             except ConfigError as exc:
                 errors.update(exc.errors)
         if not errors and self.check:

@@ -16,6 +16,7 @@ import json
 from django.utils import timezone
 
 from automation.constants import EntryState
+from automation.document import references
 from automation.models import Action, ActionSet, EventCondition, LogEntry, Workflow
 
 # The workflow's own settings, as the cleaned document names them.
@@ -108,6 +109,7 @@ def write(workflow, cleaned, now=None):
     if new or settings or changed:
         from automation.engine import rules
 
+        references.sync(workflow)
         rules.bump(workflow_ids=[workflow.pk])
     return bool(new or settings or changed)
 

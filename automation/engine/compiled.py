@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 
 from automation.constants import Relation, RelationMode, StopIf
 from automation.engine import conditions, timing
-from automation.engine.events import EVENTS, became
+from automation.engine.events import EVENTS, became, field_kind
 from automation.engine.occurrences import field_value
 
 ALL = ("all",)  # the scope key of rules that apply whatever the lead's scope
 
 
-def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None):
-    """Stop Workflow If: does the lead, as it is now, meet the stop condition?"""
+def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None, kinds=None):
+    """Stop Workflow If: does the lead, as it is now, meet the stop condition?
+    `kinds`: the declared custom fields' types (RuleIndex.field_kinds)."""
     if stop_if == StopIf.NEVER:
         return False
     if stop_if == StopIf.LEAD_FILTER:
@@ -30,6 +31,7 @@ def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None):
                 c.get("value2"),
                 c.get("values"),
                 lead.zone,
+                field_kind(c["field"], kinds),
             )
             for c in stop_filter
         )
@@ -41,6 +43,8 @@ def stop_condition_met(stop_if, stop_filter, lead, status_flags, call=None):
 class Condition:
     type: str
     config: dict
+    # The declared custom fields' types at compile time ({name: type}): how values compare.
+    kinds: dict | None = field(default=None, compare=False, repr=False)
     # (occ, lead) -> bool, with the config read once (EventSpec.prepare): "is".
     test: Callable = field(init=False, compare=False, repr=False)
     # "when": "becomes" (SPEC C.4): `test` must hold now and not before the occurrence.
@@ -48,7 +52,7 @@ class Condition:
 
     def __post_init__(self):
         spec = EVENTS[self.type]
-        object.__setattr__(self, "test", spec.prepare(self.config))
+        object.__setattr__(self, "test", spec.prepare(self.config, self.kinds))
         object.__setattr__(self, "becomes", spec.becomes(self.config))
 
     def matches(self, occ, lead, before=None):
@@ -106,6 +110,8 @@ class Rule:
     reenrollment: str = "always"
     reenroll_after_days: int | None = None
     flood_limit: int = 1000  # SPEC C.5 flood hold (automation.engine.flood)
+    # The declared custom fields' types at compile time: how the stop filter compares.
+    field_kinds: dict | None = field(default=None, compare=False, repr=False)
     # The workflow's version (SPEC C.2): its triggers and entries record it. None: no
     # version stored yet.
     version: int | None = None
@@ -147,7 +153,9 @@ class Rule:
         return True
 
     def stopped(self, lead, status_flags, call=None):
-        return stop_condition_met(self.stop_if, self.stop_filter, lead, status_flags, call)
+        return stop_condition_met(
+            self.stop_if, self.stop_filter, lead, status_flags, call, self.field_kinds
+        )
 
     def selected(self, lead_id):
         """Perform Action On: a stable hash puts a lead in the same group every time."""

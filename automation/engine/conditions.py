@@ -44,11 +44,18 @@ Per operator:
 - between: inclusive; numeric when both ends are numbers, by date when both
   ends are dates, else lexical on the text form (postal codes
   `"90000"`–`"96199"`). The ends may come in either order.
+
+A declared custom field's type (SPEC C.2, `kind`) narrows how values are read:
+`number` never reads a date, `date`/`datetime` never a number, `text` and
+`choice` are text only (`"01234"` does not equal `1234`), and `boolean` reads
+true/false, yes/no, 1/0 as the text "true"/"false". Without a kind (lead
+fields, call data) values are read as above.
 """
 
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -168,6 +175,48 @@ def within_candidates(value: Any, values: Any) -> list:
     return [] if source is None else [source]
 
 
+def _nothing(x: Any) -> None:
+    return None
+
+
+_TRUE, _FALSE = (
+    frozenset({"true", "yes", "y", "1", "on"}),
+    frozenset({"false", "no", "n", "0", "off"}),
+)
+
+
+def _boolean_text(x: Any) -> str | None:
+    """A yes/no value as the text "true" or "false" (else its text form)."""
+    text = _text(x)
+    if text in _TRUE:
+        return "true"
+    if text in _FALSE:
+        return "false"
+    return text
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How an operator reads the two sides: as a number, as a date, as text."""
+
+    number: Callable[[Any], Decimal | None] = as_number
+    when: Callable[[Any], datetime | date | None] = as_datetime
+    text: Callable[[Any], str | None] = _text
+
+
+ANY = Reading()
+TEXT_ONLY = Reading(number=_nothing, when=_nothing)
+# A declared custom field's type -> how its values are read (the module docstring).
+READINGS = {
+    "text": TEXT_ONLY,
+    "choice": TEXT_ONLY,
+    "number": Reading(when=_nothing),
+    "date": Reading(number=_nothing),
+    "datetime": Reading(number=_nothing),
+    "boolean": Reading(number=_nothing, when=_nothing, text=_boolean_text),
+}
+
+
 # --- The registry ------------------------------------------------------------
 
 # The argument shapes validate_condition_value checks, by operator.
@@ -178,13 +227,14 @@ NO_VALUE, VALUE, ORDERED, LIST, RANGE = "none", "value", "ordered", "list", "ran
 # makes it when it compiles (a save tests a rule without re-reading its
 # value), and `compare` makes it and calls it. `zone` is the lead's zone, in
 # which a date-time without an offset is read (SPEC §4.4); None reads it as UTC.
+# `read` is how both sides are read (a Reading: by a custom field's type).
 Test = Callable[..., bool]
-OPERATORS: dict[str, Callable[[Any, Any, Any], Test]] = {}
+OPERATORS: dict[str, Callable[..., Test]] = {}
 _SHAPES: dict[str, str] = {}
 
 
 def _operator(code: str, shape: str):
-    """Register `make(value, value2, values) -> test` under `code`."""
+    """Register `make(value, value2, values, read) -> test` under `code`."""
 
     def register(make):
         OPERATORS[code] = make
@@ -194,18 +244,19 @@ def _operator(code: str, shape: str):
     return register
 
 
-def _order_to(value: Any) -> Callable[..., int | None]:
+def _order_to(value: Any, read: Reading = ANY) -> Callable[..., int | None]:
     """`order(actual, zone)`: -1, 0 or 1 against `value` read once as a number,
     else as a date; None when the two are not both numbers or both dates."""
-    number = as_number(value)
-    when = as_datetime(value) if number is None else None  # never both
+    number = read.number(value)
+    when = read.when(value) if number is None else None  # never both
+    as_num, as_when = read.number, read.when
 
     def order(actual, zone=None):
         if number is not None:
-            a = as_number(actual)
+            a = as_num(actual)
             return None if a is None else (a > number) - (a < number)
         if when is not None:
-            a = as_datetime(actual)
+            a = as_when(actual)
             return None if a is None else _date_order(a, when, zone)
         return None
 
@@ -213,27 +264,28 @@ def _order_to(value: Any) -> Callable[..., int | None]:
 
 
 @_operator(Operator.EQUALS, VALUE)
-def equals(value=None, value2=None, values=None) -> Test:
-    order, text = _order_to(value), _text(value)
+def equals(value=None, value2=None, values=None, read=ANY) -> Test:
+    order, as_text = _order_to(value, read), read.text
+    text = as_text(value)
 
     def test(actual, zone=None):
         found = order(actual, zone)
         if found is not None:
             return found == 0
-        return text is not None and _text(actual) == text
+        return text is not None and as_text(actual) == text
 
     return test
 
 
 @_operator(Operator.NOT_EQUALS, VALUE)
-def not_equals(value=None, value2=None, values=None) -> Test:
-    test = equals(value)
+def not_equals(value=None, value2=None, values=None, read=ANY) -> Test:
+    test = equals(value, read=read)
     return lambda actual, zone=None: not test(actual, zone)
 
 
 def _ordered(outcomes):
-    def make(value=None, value2=None, values=None) -> Test:
-        order = _order_to(value)
+    def make(value=None, value2=None, values=None, read=ANY) -> Test:
+        order = _order_to(value, read)
         return lambda actual, zone=None: order(actual, zone) in outcomes
 
     return make
@@ -246,17 +298,18 @@ less_than_or_equal = _operator(Operator.LESS_THAN_OR_EQUAL, ORDERED)(_ordered((-
 
 
 @_operator(Operator.WITHIN, LIST)
-def within(value=None, value2=None, values=None) -> Test:
-    tests = [equals(candidate) for candidate in within_candidates(value, values)]
+def within(value=None, value2=None, values=None, read=ANY) -> Test:
+    tests = [equals(candidate, read=read) for candidate in within_candidates(value, values)]
     return lambda actual, zone=None: any(test(actual, zone) for test in tests)
 
 
 def _text_test(check):
-    def make(value=None, value2=None, values=None) -> Test:
-        wanted = _text(value)
+    def make(value=None, value2=None, values=None, read=ANY) -> Test:
+        as_text = read.text
+        wanted = as_text(value)
         if not wanted:
             return lambda actual, zone=None: False
-        return lambda actual, zone=None: bool(a := _text(actual)) and check(a, wanted)
+        return lambda actual, zone=None: bool(a := as_text(actual)) and check(a, wanted)
 
     return make
 
@@ -276,41 +329,42 @@ def _blank(actual) -> bool:
 
 
 @_operator(Operator.IS_BLANK, NO_VALUE)
-def is_blank(value=None, value2=None, values=None) -> Test:
+def is_blank(value=None, value2=None, values=None, read=ANY) -> Test:
     return lambda actual, zone=None: _blank(actual)
 
 
 @_operator(Operator.IS_NOT_BLANK, NO_VALUE)
-def is_not_blank(value=None, value2=None, values=None) -> Test:
+def is_not_blank(value=None, value2=None, values=None, read=ANY) -> Test:
     return lambda actual, zone=None: not _blank(actual)
 
 
 @_operator(Operator.IS_NUMERIC, NO_VALUE)
-def is_numeric(value=None, value2=None, values=None) -> Test:
+def is_numeric(value=None, value2=None, values=None, read=ANY) -> Test:
     return lambda actual, zone=None: as_number(actual) is not None
 
 
 @_operator(Operator.BETWEEN, RANGE)
-def between(value=None, value2=None, values=None) -> Test:
+def between(value=None, value2=None, values=None, read=ANY) -> Test:
     """Inclusive; the ends may be reversed (`a <= x <= b or b <= x <= a`)."""
-    if as_number(value) is not None and as_number(value2) is not None:
-        kind = as_number
-    elif as_datetime(value) is not None and as_datetime(value2) is not None:
-        kind = as_datetime
+    if read.number(value) is not None and read.number(value2) is not None:
+        kind = read.number
+    elif read.when(value) is not None and read.when(value2) is not None:
+        kind = read.when
     else:
         kind = None
     if kind is None:
-        lexical_low, lexical_high = _text(value), _text(value2)
+        as_text = read.text
+        lexical_low, lexical_high = as_text(value), as_text(value2)
 
         def order(actual, end, zone):
-            a = _text(actual)
+            a = as_text(actual)
             if not a or end is None:
                 return None
             return (a > end) - (a < end)
 
         ends = (lexical_low, lexical_high)
     else:
-        ends = (_order_to(value), _order_to(value2))
+        ends = (_order_to(value, read), _order_to(value2, read))
 
         def order(actual, end, zone):
             return end(actual, zone) if kind(actual) is not None else None
@@ -327,15 +381,22 @@ def between(value=None, value2=None, values=None) -> Test:
 # --- Entry points ------------------------------------------------------------
 
 
-def prepare(operator: str, value: Any = None, value2: Any = None, values: Any = None) -> Test:
+def prepare(
+    operator: str,
+    value: Any = None,
+    value2: Any = None,
+    values: Any = None,
+    kind: str | None = None,
+) -> Test:
     """The operator's test with these arguments read once: `test(actual, zone=None)`.
+    `kind`: the declared type of the custom field compared (READINGS), if it is one.
 
     Raises ValueError for an unknown operator code only.
     """
     make = OPERATORS.get(operator) if isinstance(operator, str) else None
     if make is None:
         raise ValueError(f"unknown operator {operator!r}")
-    return make(value, value2, values)
+    return make(value, value2, values, READINGS.get(kind, ANY))
 
 
 def compare(
@@ -345,12 +406,13 @@ def compare(
     value2: Any = None,
     values: Any = None,
     zone: tzinfo | None = None,
+    kind: str | None = None,
 ) -> bool:
     """Does `actual` match `operator` with these arguments? Never raises on data.
 
     Raises ValueError for an unknown operator code only.
     """
-    return prepare(operator, value, value2, values)(actual, zone)
+    return prepare(operator, value, value2, values, kind)(actual, zone)
 
 
 def _require_scalar(operator: str, name: str, x: Any) -> None:

@@ -36,7 +36,7 @@ from automation.document.schema import (
 )
 from automation.engine import conditions
 from automation.engine.occurrences import UNKNOWN, field_value
-from leads.models import CallType, TermReason
+from leads.models import CallType, TermReason, unknown_field
 from leads.placeholders import CALL_FIELDS
 
 FIELD_NAME = re.compile(r"^(call\.|custom\.)?[A-Za-z_][A-Za-z0-9_]*$")
@@ -49,6 +49,8 @@ def check_field_name(value):
         )
     if value.startswith("call.") and value[5:] not in CALL_FIELDS:
         raise ValueError(f"{value!r}: calls have no field {value[5:]!r} ({', '.join(CALL_FIELDS)})")
+    if problem := unknown_field(value):
+        raise ValueError(problem)
 
 
 def check_operator_values(cleaned, path):
@@ -122,8 +124,9 @@ class EventSpec:
     def matches(self, config, occ, lead):
         raise NotImplementedError
 
-    def prepare(self, config):
-        """`matches` for this config: (occ, lead) -> bool, made once per compiled rule."""
+    def prepare(self, config, kinds=None):
+        """`matches` for this config: (occ, lead) -> bool, made once per compiled rule.
+        `kinds`: the declared custom fields' types ({name: type}), read at compile time."""
         return lambda occ, lead: self.matches(config, occ, lead)
 
     def becomes(self, config):
@@ -170,13 +173,18 @@ def check_operator_config(cleaned, path):
     check_when(cleaned, path)
 
 
-def prepared(config, read):
+def prepared(config, read, kind=None):
     """(occ, lead) -> bool for an operator condition: its value read once, then
-    `read(occ, lead)` tested in the lead's zone. A config validation would have
-    refused never matches (rather than failing the whole index's compilation)."""
+    `read(occ, lead)` tested in the lead's zone, as the declared `kind` of a custom
+    field reads (conditions.READINGS). A config validation would have refused never
+    matches (rather than failing the whole index's compilation)."""
     try:
         test = conditions.prepare(
-            config["operator"], config.get("value"), config.get("value2"), config.get("values")
+            config["operator"],
+            config.get("value"),
+            config.get("value2"),
+            config.get("values"),
+            kind,
         )
     except (KeyError, ValueError, TypeError, AttributeError):
         return lambda occ, lead: False
@@ -228,11 +236,15 @@ class OperatorEvent(StateEvent):
         """(occ, lead) -> the value this condition compares."""
         raise NotImplementedError
 
-    def prepare(self, config):
+    def kind(self, config, kinds):
+        """The declared type of the custom field compared, or None (not a custom field)."""
+        return None
+
+    def prepare(self, config, kinds=None):
         read = self.read(config)
         if read is None:
             return lambda occ, lead: False
-        return prepared(config, read)
+        return prepared(config, read, self.kind(config, kinds))
 
     def matches(self, config, occ, lead):
         return self.prepare(config)(occ, lead)
@@ -321,6 +333,19 @@ class LeadFields(OperatorEvent):
         if not isinstance(name, str):
             return None
         return lambda occ, lead: field_value(lead, name, occ.call)
+
+    def kind(self, config, kinds):
+        return field_kind(config.get("field") if isinstance(config, dict) else None, kinds)
+
+
+def field_kind(name, kinds):
+    """The declared type of custom field `name` (bare or custom.<name>) in `kinds`
+    ({name: type}), or None: a lead field, call data, or not declared."""
+    if not kinds or not isinstance(name, str) or name.startswith("call."):
+        return None
+    if name.startswith("custom."):
+        return kinds.get(name[7:])
+    return None if name in lead_condition_fields() else kinds.get(name)
 
 
 def check_status_change(cleaned, path):
@@ -423,15 +448,16 @@ def lead_condition_fields():
     return Lead.CONDITION_FIELDS
 
 
-def validate(event_type, config, path="config"):
-    """Clean one event condition's config, or raise ConfigError naming the path."""
+def validate(event_type, config, path="config", stored=False):
+    """Clean one event condition's config, or raise ConfigError naming the path.
+    `stored`: the config as stored (references by id), else as documents give it."""
     spec = EVENTS.get(event_type) if isinstance(event_type, str) else None
     if spec is None:
         raise ConfigError.at(
             path.rsplit(".", 1)[0] + ".type",
             f"unknown event type {shown(event_type)}",
         )
-    return spec.schema.validate(config, path)
+    return spec.schema.validate(config, path, stored)
 
 
 def validate_filter(conditions_list, path="stop_filter"):

@@ -129,16 +129,12 @@ def cancel_stopped(index, occ, lead, before=None, now=None):
 def email_scope(rule, lead):
     """Email-template relation: has the lead been sent one of these templates?"""
     from automation.models import LogEntry
-    from leads.models import EmailTemplate
 
-    names = list(
-        EmailTemplate.objects.filter(pk__in=rule.object_ids).values_list("name", flat=True)
-    )
     sent = LogEntry.objects.filter(
         lead_id=lead.pk,
         action_type=ActionType.EMAIL,
         state=EntryState.SUCCEEDED,
-        action__config__template__in=names,
+        action__config__template__in=list(rule.object_ids),  # EMAIL refers to it by id
     ).exists()
     return sent if rule.relation_mode == "within" else not sent
 

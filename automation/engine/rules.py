@@ -62,6 +62,7 @@ class RuleIndex:
     stoppers: tuple = ()
     status_flags: dict = field(default_factory=dict)  # code -> (reached, final)
     list_campaign: dict = field(default_factory=dict)  # list id -> campaign id
+    field_kinds: dict = field(default_factory=dict)  # custom field name -> its declared type
 
     def scope_of(self, occ, lead):
         call = occ.call or {}
@@ -130,6 +131,7 @@ class RuleIndex:
             else:
                 index.digest.pop(pk % GROUPS, None)
         index.status_flags, index.list_campaign = self.status_flags, self.list_campaign
+        index.field_kinds = self.field_kinds  # a declared field's change compiles everything
         index.rules = dict(self.rules)
         for pk in drop:
             index.rules.pop(pk, None)
@@ -170,15 +172,16 @@ def sums_of(tokens):
 def compile_rules(version, workflows=None):
     """An index of every active workflow (or the given ones), with the statuses'
     flags and the lists' campaigns it reads."""
-    from leads.models import List, Status
+    from leads.models import List, Status, declared_types
 
     index = RuleIndex(version=version)
+    index.field_kinds = declared_types()
     index.status_flags = {
         code: (reached, final)
         for code, reached, final in Status.objects.values_list("code", "reached", "final")
     }
     index.list_campaign = dict(List.objects.values_list("pk", "campaign_id"))
-    found, index.tokens = load_rules(workflows)
+    found, index.tokens = load_rules(workflows, index.field_kinds)
     index.digest = sums_of(index.tokens)
     for rule in found:
         index.add(rule)
@@ -186,13 +189,17 @@ def compile_rules(version, workflows=None):
     return index
 
 
-def load_rules(workflows=None):
+def load_rules(workflows=None, kinds=None):
     """Compile every active workflow (or the given ones) with its parts in a handful
     of queries: ([Rule], {workflow id: rules_token}). A workflow without an active
     condition never fires: it has a token but no Rule. Archived workflows are
-    inactive (automation.document.lifecycle.archive), and left out besides."""
+    inactive (automation.document.lifecycle.archive), and left out besides. `kinds`:
+    the declared custom fields' types (read here when not given)."""
     from automation.models import Action, ActionSet, EventCondition, Workflow
+    from leads.models import declared_types
 
+    if kinds is None:
+        kinds = declared_types()
     if workflows is None:
         # Every active workflow: select their parts by a subquery. An IN list of
         # 10,000 ids costs more to build, send and parse than the rows themselves.
@@ -208,7 +215,7 @@ def load_rules(workflows=None):
         .order_by("position", "id")
         .values_list("workflow_id", "type", "config")
     ):
-        events.setdefault(workflow_id, []).append(Condition(type_, config))
+        events.setdefault(workflow_id, []).append(Condition(type_, config, kinds))
     for pk, action_set_id, type_, skip_if_live_call in (
         Action.objects.filter(action_set__workflow_id__in=wanted, active=True)
         .order_by("position", "id")
@@ -283,6 +290,7 @@ def load_rules(workflows=None):
             reenroll_after_days=w.reenroll_after_days,
             flood_limit=w.flood_limit,
             version=w.version or None,
+            field_kinds=kinds,
         )
         found.append(rule)
     return found, tokens
@@ -437,7 +445,10 @@ def refresh(index, version):
     changed = {pk for pk, token in now.items() if before.get(pk) != token}
     drop = changed | (before.keys() - now.keys())
     fresh, loaded = (
-        load_rules(Workflow.objects.filter(pk__in=changed, active=True, archived_at__isnull=True))
+        load_rules(
+            Workflow.objects.filter(pk__in=changed, active=True, archived_at__isnull=True),
+            index.field_kinds,
+        )
         if changed
         else ([], {})
     )

@@ -35,6 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from automation.constants import ActionType, BreakerState, EntryState
+from automation.document.schema import is_id
 from automation.execution import retry
 from automation.models import (
     EndpointAttempt,
@@ -53,12 +54,12 @@ HEALTH_ROWS = 10_000  # the newest attempts the health figures read at most
 BLOCKED = (BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.PAUSED)
 
 
-def endpoint_name(entry):
-    """The endpoint an INTEGRATION entry sends to, or None."""
+def endpoint_id(entry):
+    """The id of the endpoint an INTEGRATION entry sends to, or None."""
     if entry.action_type != ActionType.INTEGRATION or entry.action is None:
         return None
-    name = (entry.action.config or {}).get("endpoint")
-    return name if isinstance(name, str) else None
+    pk = (entry.action.config or {}).get("endpoint")
+    return pk if is_id(pk) else None
 
 
 def reason_prefix(name):
@@ -78,16 +79,17 @@ def admit(entry, now):
     """Before an INTEGRATION entry is claimed: None if it may be sent (the breaker
     is closed, or this entry has just taken the probe), else the deferral as
     (reason, until): the next probe. Runs in the claim transaction."""
-    name = endpoint_name(entry)
-    if name is None:
+    pk = endpoint_id(entry)
+    if pk is None:
         return None
     row = (
-        EndpointBreaker.objects.filter(endpoint__name=name)
-        .values("pk", "state", "next_probe_at", "endpoint__breaker_probe_seconds")
+        EndpointBreaker.objects.filter(endpoint_id=pk)
+        .values("pk", "state", "next_probe_at", "endpoint__breaker_probe_seconds", "endpoint__name")
         .first()
     )
     if row is None or row["state"] == BreakerState.CLOSED:
         return None
+    name = row["endpoint__name"]
     if row["state"] == BreakerState.PAUSED:
         return blocked_reason(name, row["state"], now), now + PAUSE_PARK
     probe_at = row["next_probe_at"] or now
@@ -119,25 +121,25 @@ def defer_blocked(entry_ids, now):
             pk__in=entry_ids, action_type=ActionType.INTEGRATION, state=EntryState.PENDING
         ).values_list("pk", "action__config")
     )
-    by_name = {}
+    by_endpoint = {}
     for pk, config in rows:
-        name = (config or {}).get("endpoint") if isinstance(config, dict) else None
-        if isinstance(name, str):
-            by_name.setdefault(name, []).append(pk)
-    if not by_name:
+        endpoint = (config or {}).get("endpoint") if isinstance(config, dict) else None
+        if is_id(endpoint):
+            by_endpoint.setdefault(endpoint, []).append(pk)
+    if not by_endpoint:
         return []
     breakers = EndpointBreaker.objects.filter(
-        endpoint__name__in=list(by_name), state__in=BLOCKED
-    ).values_list("endpoint__name", "state", "next_probe_at")
+        endpoint_id__in=list(by_endpoint), state__in=BLOCKED
+    ).values_list("endpoint_id", "endpoint__name", "state", "next_probe_at")
     deferred = []
-    for name, state, probe_at in breakers:
+    for endpoint, name, state, probe_at in breakers:
         if state == BreakerState.PAUSED:
             until = now + PAUSE_PARK
         elif probe_at is not None and probe_at > now:
             until = probe_at
         else:
             continue  # a probe is due: the entries go through `admit`, one takes it
-        ids = by_name[name]
+        ids = by_endpoint[endpoint]
         LogEntry.objects.filter(pk__in=ids, state=EntryState.PENDING).update(
             due_at=until, reason=blocked_reason(name, state, until), lease_until=None
         )

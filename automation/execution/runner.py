@@ -36,7 +36,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from automation.constants import ActionType, EntryState
-from automation.document.schema import ConfigError
+from automation.document.schema import ConfigError, is_id
 from automation.engine import gates, handoff
 from automation.engine.occurrences import caused_by
 from automation.execution import alerts, breaker, sendtime
@@ -258,8 +258,12 @@ def longer_lease(entry):
     default lease allows (timeout + margin), else None."""
     if entry.action_type != ActionType.INTEGRATION or entry.action is None:
         return None
-    name = (entry.action.config or {}).get("endpoint")
-    timeout = Endpoint.objects.filter(name=name).values_list("timeout_seconds", flat=True).first()
+    pk = (entry.action.config or {}).get("endpoint")
+    timeout = (
+        Endpoint.objects.filter(pk=pk if is_id(pk) else None)
+        .values_list("timeout_seconds", flat=True)
+        .first()
+    )
     lease = timedelta(seconds=timeout or 0) + LEASE_MARGIN
     return lease if lease > EXECUTION_LEASE else None
 
@@ -308,7 +312,7 @@ def execute(entry, lead, executor, now, strict=False, configs=None, calls=None):
     configs = {} if configs is None else configs
     if entry.action_id not in configs:
         try:
-            configs[entry.action_id] = executor.validate(entry.action.config)
+            configs[entry.action_id] = executor.validate(entry.action.config, stored=True)
         except ConfigError as exc:
             configs[entry.action_id] = exc
     config = configs[entry.action_id]

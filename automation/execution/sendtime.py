@@ -165,8 +165,13 @@ def snapshot(*, action_type, executor, workflow, action, lead, context, now, fac
     """The guard.EntrySnapshot of one entry (or, for the dry run, of one action)."""
     stopped_now = False
     if lead is not None and action is not None:
+        index = rules.current()
         stopped_now = compiled.stop_condition_met(
-            workflow.stop_if, workflow.stop_filter, lead, rules.current().status_flags
+            workflow.stop_if,
+            workflow.stop_filter,
+            lead,
+            index.status_flags,
+            kinds=index.field_kinds,
         )
     channel = channel_of(action_type)
     if lead is not None:

@@ -11,6 +11,7 @@ guard: CallingRule, ContactPolicy (the send-time guard's settings).
 runtime: Heartbeat, RulesVersion (the processes and the rule index's token).
 journal: JournalEntry (every occurrence, for replay), Backtest (a replay's result).
 enrollment: Enrollment (a bulk enrollment job, SPEC C.6).
+references: WorkflowReference (what a workflow uses: deleting it is refused).
 rollups: Rollup, RollupSlice, RollupState (per-workflow hourly counts, automation.insight).
 """
 
@@ -27,6 +28,7 @@ from automation.models.integration import (  # noqa: F401
 )
 from automation.models.journal import Backtest, BacktestStatus, JournalEntry  # noqa: F401
 from automation.models.log import LogEntry, LogEntryQuerySet, Notification, Trigger  # noqa: F401
+from automation.models.references import WorkflowReference  # noqa: F401
 from automation.models.rollups import (  # noqa: F401
     Rollup,
     RollupKind,

@@ -1,51 +1,20 @@
-"""INTEGRATION targets and payload mappings; renames follow into the actions that name them."""
+"""INTEGRATION targets and payload mappings (actions refer to them by id)."""
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from automation.constants import (
-    ActionType,
-)
-from automation.models.workflows import Action
 from leads.named import NamedModel
 
 
 class UsedByActions(NamedModel):
-    """An object INTEGRATION actions name in their config: renames follow into them."""
-
-    config_key = ""
+    """An object INTEGRATION actions refer to (by id: a rename breaks nothing)."""
 
     class Meta(NamedModel.Meta):
         abstract = True
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        instance._loaded_name = instance.__dict__.get("name")
-        return instance
-
-    def save(self, *args, **kwargs):
-        from django.db import transaction
-
-        old = getattr(self, "_loaded_name", None)
-        with transaction.atomic():
-            super().save(*args, **kwargs)
-            if old and old != self.name:
-                for action in self.actions_using(old):
-                    action.config = {**action.config, self.config_key: self.name}
-                    action.save(update_fields=["config"])  # bumps the rule index
-        self._loaded_name = self.name
-
-    def actions_using(self, name=None):
-        return Action.objects.filter(
-            type=ActionType.INTEGRATION, **{f"config__{self.config_key}": name or self.name}
-        )
-
     def used_by(self):
-        """Names of the workflows whose actions use this object."""
-        return sorted(
-            set(self.actions_using().values_list("action_set__workflow__name", flat=True))
-        )
+        """Names of the workflows that use this object (automation.models.references)."""
+        return sorted(set(self.workflow_uses.values_list("workflow__name", flat=True)))
 
 
 class HttpMethod(models.TextChoices):
@@ -69,8 +38,6 @@ class ResponseFormat(models.TextChoices):
 
 class Endpoint(UsedByActions):
     """Where and how an INTEGRATION action sends a lead."""
-
-    config_key = "endpoint"
 
     url = models.URLField(max_length=1000)
     method = models.CharField(max_length=6, choices=HttpMethod, default=HttpMethod.POST)
@@ -128,8 +95,6 @@ class Adaptor(UsedByActions):
     `fields` is a list of {"source", "to", "default", "date_format"}; `to` may
     name several keys separated by commas.
     """
-
-    config_key = "adaptor"
 
     fields = models.JSONField(default=list, blank=True)
 

@@ -10,6 +10,14 @@ from leads.models.calls import (  # noqa: F401
     HopperState,
     TermReason,
 )
+from leads.models.custom import (  # noqa: F401
+    CustomField,
+    CustomFieldType,
+    check_placeholders,
+    custom_field_errors,
+    declared_types,
+    unknown_field,
+)
 from leads.models.dnc import DncEntry  # noqa: F401
 from leads.models.leads import Lead, Source, snapshot  # noqa: F401
 from leads.models.reference import (  # noqa: F401

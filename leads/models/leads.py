@@ -127,6 +127,16 @@ class Lead(models.Model):
         return zoneinfo.ZoneInfo(self.zone_name)
 
     def clean(self):
+        from leads.models.custom import custom_field_errors
+
+        # Checked when set or changed: values stored before fields were declared do
+        # not block an edit of something else.
+        changed = self.pk is None or self.custom_fields != self.loaded_value("custom_fields")
+        problems = custom_field_errors(self.custom_fields) if changed else {}
+        if problems:
+            raise ValidationError(
+                {"custom_fields": [f"{name}: {message}" for name, message in problems.items()]}
+            )
         if self.list_id is None:
             return
         try:

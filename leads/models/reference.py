@@ -82,12 +82,12 @@ class EmailTemplate(NamedModel):
     body = models.TextField()
 
     def clean(self):
-        from leads import placeholders
+        from leads.models.custom import check_placeholders
 
         errors = {}
         for field in ("subject", "body"):
             try:
-                placeholders.validate(getattr(self, field))
+                check_placeholders(getattr(self, field))
             except ValidationError as exc:
                 errors[field] = exc.messages
         if errors:

@@ -40,7 +40,7 @@ def used_by_a_workflow(endpoint, adaptor):
     return Action.objects.create(
         action_set=aset,
         type="INTEGRATION",
-        config={"endpoint": endpoint.name, "adaptor": adaptor.name},
+        config={"endpoint": endpoint.pk, "adaptor": adaptor.pk},
     )
 
 
@@ -101,14 +101,18 @@ def test_the_adaptor_test_page_shows_the_payload(browser, adaptor, make_lead):
     assert "&quot;first_name&quot;: &quot;Grace&quot;" in text
 
 
-def test_a_rename_follows_into_the_actions(endpoint, adaptor):
+def test_a_renamed_endpoint_and_adaptor_stay_the_ones_the_action_uses(browser, endpoint, adaptor):
     action = used_by_a_workflow(endpoint, adaptor)
     endpoint.name = "Partner CRM v2"
     endpoint.save()
     adaptor.name = "Sales v2"
     adaptor.save()
     action.refresh_from_db()
-    assert action.config == {"endpoint": "Partner CRM v2", "adaptor": "Sales v2"}
+    assert action.config == {"endpoint": endpoint.pk, "adaptor": adaptor.pk}
+    page = browser.get(f"/admin/automation/actionset/{action.action_set_id}/change/")
+    text = page.content.decode()
+    assert '<option value="Partner CRM v2" selected>' in text
+    assert '<option value="Sales v2" selected>' in text
 
 
 def test_an_endpoint_in_use_cannot_be_deleted_in_the_admin(browser, endpoint, adaptor):

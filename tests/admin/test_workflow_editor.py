@@ -163,7 +163,7 @@ def test_the_action_set_page_saves_typed_actions_and_returns_to_the_workflow(
     action_set = ActionSet.objects.get(workflow=workflow, position=1)
     assert [(a.type, a.config) for a in action_set.actions.order_by("position")] == [
         ("STATUS", {"status": "FOLLOW"}),
-        ("INTEGRATION", {"endpoint": "Partner CRM"}),
+        ("INTEGRATION", {"endpoint": endpoint.pk}),  # stored by id, shown by name
         ("FIELD", {"field": "called_count", "op": "add", "value": "1"}),
         ("HOPPER", {"priority": 50}),
     ]

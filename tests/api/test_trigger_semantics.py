@@ -179,7 +179,8 @@ def test_a_three_step_cycle_is_saved_with_a_warning(api, statuses):
     assert warning["message"].startswith("Cycle: C → A → B → C.")
 
 
-def test_an_acyclic_chain_has_no_warning(api, statuses):
+def test_an_acyclic_chain_has_no_warning(api, statuses, declare):
+    declare("done")
     api.post(URL, doc("A", [becomes_status("NEW")], [status("FOLLOW")]), format="json")
     api.post(URL, doc("B", [becomes_status("FOLLOW")], [status("CALLBK")]), format="json")
     c = api.post(
@@ -203,8 +204,9 @@ def test_a_workflow_whose_own_non_idempotent_action_feeds_its_state_condition(ap
     assert "can re-trigger itself" in warning["message"]
 
 
-def test_a_workflow_whose_own_idempotent_action_feeds_its_condition_settles(api, statuses):
+def test_a_workflow_whose_own_idempotent_action_feeds_its_condition_settles(api, statuses, declare):
     """It re-triggers itself once and then the set changes nothing: no warning."""
+    declare("flag")
     count = {"type": "CALL_COUNT", "operator": "greater_than_or_equal", "value": 0}
     flag = {"type": "FIELD", "config": {"field": "custom.flag", "op": "set", "value": "seen"}}
     settles = api.post(URL, doc("Flagger", [count], [flag]), format="json").json()

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from automation.engine import rules
 from automation.execution import runner
 from automation.models import LogEntry, Trigger, WorkflowVersion
-from leads.models import Call, Lead
+from leads.models import Call, CustomField, Lead
 
 EDITS = settings(
     max_examples=50,
@@ -51,10 +51,9 @@ _fields = itertools.count(1)
 
 
 def field_action(value="v0"):
-    return {
-        "type": "FIELD",
-        "config": {"field": f"custom.f{next(_fields)}", "op": "set", "value": value},
-    }
+    name = f"f{next(_fields)}"
+    CustomField.objects.get_or_create(name=name, defaults={"label": name})  # declared (C.2)
+    return {"type": "FIELD", "config": {"field": f"custom.{name}", "op": "set", "value": value}}
 
 
 def new_set(hours):

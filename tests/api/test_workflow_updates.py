@@ -36,7 +36,8 @@ DOC = {
 
 
 @pytest.fixture
-def workflow_url(api, campaign, lead_list, statuses):
+def workflow_url(api, campaign, lead_list, statuses, declare):
+    declare("tag", "note", "new")
     response = api.post("/api/v1/workflows/", copy.deepcopy(DOC), format="json")
     assert response.status_code == 201, response.json()
     return f"/api/v1/workflows/{response.json()['id']}/"

@@ -211,7 +211,8 @@ def test_it_refuses_a_private_gateway_when_private_networks_are_off(
     assert http_server.requests == []
 
 
-def test_it_skips_a_message_that_renders_empty(make_lead, make_entry, run):
+def test_it_skips_a_message_that_renders_empty(make_lead, make_entry, run, declare):
+    declare("nickname")
     lead = make_lead(custom_fields={})
     entry = run(make_entry(lead, action_type="SMS", config={"message": "{nickname}"}))
     assert (entry.state, entry.reason) == (EntryState.SKIPPED, "the message is empty for this lead")

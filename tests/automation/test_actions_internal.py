@@ -23,6 +23,12 @@ from leads.models import (
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def custom_fields(declare):
+    """The custom fields these tests' workflows name, declared (SPEC C.2)."""
+    declare("last_length", "plan", "score", "stamped", "town", "zip")
+
+
 def reread(lead):
     return Lead.objects.get(pk=lead.pk)
 

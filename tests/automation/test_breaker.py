@@ -31,7 +31,7 @@ def integrations(make_lead, make_action, make_entry):
     """`integrations(endpoint, n)`: n pending INTEGRATION entries (one action), due NOW."""
 
     def make(endpoint, n, due_at=NOW):
-        action = make_action("INTEGRATION", {"endpoint": endpoint.name})
+        action = make_action("INTEGRATION", {"endpoint": endpoint.pk})
         lead = make_lead()
         return [make_entry(lead, action, occurred_at=due_at) for _ in range(n)]
 

@@ -205,8 +205,8 @@ def test_an_edit_compiles_only_the_workflow_it_changed(make_lead, monkeypatch):
     monkeypatch.setattr(
         rules,
         "load_rules",
-        lambda workflows=None: (
-            compiled.append(workflows and sorted(w.pk for w in workflows)) or load(workflows)
+        lambda workflows=None, kinds=None: (
+            compiled.append(workflows and sorted(w.pk for w in workflows)) or load(workflows, kinds)
         ),
     )
     condition = EventCondition.objects.get(workflow=workflows[2])

@@ -178,7 +178,7 @@ def test_it_scopes_by_email_templates_the_lead_was_sent(make_lead):
     welcome = EmailTemplate.objects.create(name="Welcome", subject="Hi", body="Hello")
     other = EmailTemplate.objects.create(name="Reminder", subject="Hi", body="Hello")
     mailer = make_workflow(
-        [("LEAD_ACTION", {"values": ["delete"]})], actions=[("EMAIL", {"template": "Welcome"})]
+        [("LEAD_ACTION", {"values": ["delete"]})], actions=[("EMAIL", {"template": welcome.pk})]
     )
     email = Action.objects.get(action_set__workflow=mailer)
     on_save = [("LEAD_ACTION", {"values": ["save"]})]

@@ -79,6 +79,16 @@ def config_errors(obj):
         ),
         (
             "LEAD_FIELDS",
+            {"field": "sate", "operator": "equals", "value": "CA"},
+            "config.field: unknown field 'sate': not a lead field, a call field or a declared",
+        ),
+        (
+            "LEAD_FIELDS",
+            {"field": "custom.first_nme", "operator": "is_blank"},
+            "config.field: unknown field 'custom.first_nme'",
+        ),
+        (
+            "LEAD_FIELDS",
             {"field": "state", "operator": "equals", "value": ["CA"]},
             "config.value: must be a single value, not a list or object",
         ),
@@ -157,7 +167,8 @@ def test_it_reports_every_bad_key_at_once(workflow):
         ),
     ],
 )
-def test_it_cleans_a_good_event_condition(workflow, type_, config, cleaned):
+def test_it_cleans_a_good_event_condition(workflow, declare, type_, config, cleaned):
+    declare("plan")
     condition = EventCondition(workflow=workflow, type=type_, config=config)
     rows.full_clean(condition)
     assert condition.config == cleaned
@@ -214,11 +225,11 @@ def test_it_rejects_an_unknown_action_type(workflow):
 
 
 def test_it_accepts_a_good_action(workflow):
-    EmailTemplate.objects.create(name="Welcome", subject="Hi {first_name}", body="Hello")
+    template = EmailTemplate.objects.create(name="Welcome", subject="Hi {first_name}", body="Hello")
     aset = ActionSet.objects.create(workflow=workflow)
-    action = Action(action_set=aset, type="EMAIL", config={"template": "Welcome"})
+    action = Action(action_set=aset, type="EMAIL", config={"template": template.pk})
     rows.full_clean(action)
-    assert action.config == {"template": "Welcome"}
+    assert action.config == {"template": template.pk}  # stored by id (SPEC C.2)
 
 
 # --- Action sets ---------------------------------------------------------------------
@@ -285,7 +296,7 @@ def test_it_rejects_bad_schedule_days(statuses, days):
             "stop_filter[0].colour: unknown key",
         ),
         (
-            [{"field": "zip", "operator": "between", "value": "1"}],
+            [{"field": "postal_code", "operator": "between", "value": "1"}],
             "stop_filter[0].value2: 'between' needs a value2",
         ),
     ],

@@ -163,8 +163,8 @@ def test_it_counts_entries_triggers_attempts_heartbeat_and_wedges(
     lead = make_lead()
     make_entry(lead, action_type="FIELD", due_at=timezone.now() - timedelta(seconds=3))
     finish(make_entry(lead, action_type="FIELD"))
-    Endpoint.objects.create(name="CRM hook", url="https://crm.example/hook")
-    finish(make_entry(lead, action_type="INTEGRATION", config={"endpoint": "CRM hook"}), attempts=2)
+    hook = Endpoint.objects.create(name="CRM hook", url="https://crm.example/hook")
+    finish(make_entry(lead, action_type="INTEGRATION", config={"endpoint": hook.pk}), attempts=2)
     families = scrape(client)
 
     entries = samples(families["crm_entries"])

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from automation.api.integration import router
 from automation.constants import EntryState, EventType
+from automation.document import document
 from automation.engine.handler import snapshot
 from automation.execution import retry
 from automation.execution.actions import integration, payloads
@@ -23,6 +24,14 @@ pytestmark = [
     pytest.mark.django_db,
     pytest.mark.urls("tests.automation.test_integration"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def custom_fields(declare):
+    """The custom fields these tests' workflows name, declared (SPEC C.2)."""
+    declare("birthday", "missing", "plan", "revenue_missing")
+
+
 pytest_plugins = ["tests.httpserver"]
 
 # This module is also the URLconf of its API tests (crm.urls mounts the same router).
@@ -45,9 +54,9 @@ def integrate(make_entry):
     """A pending INTEGRATION entry for `lead` sending to `endpoint` (through `adaptor`)."""
 
     def make(lead, endpoint, adaptor=None, **kw):
-        config = {"endpoint": endpoint.name}
+        config = {"endpoint": endpoint.pk}
         if adaptor is not None:
-            config["adaptor"] = adaptor.name
+            config["adaptor"] = adaptor.pk
         return make_entry(lead, action_type="INTEGRATION", config=config, **kw)
 
     return make
@@ -409,9 +418,9 @@ def test_it_fails_when_the_endpoint_is_inactive_or_gone(
         "the endpoint 'Partner CRM' is inactive",
     )
     entry = integrate(lead, endpoint)
-    endpoint.delete()
+    Action.objects.filter(pk=entry.action_id).update(config={"endpoint": endpoint.pk + 100})
     entry = run(entry, now=NOW)
-    assert entry.state == EntryState.FAILED and "Partner CRM" in entry.reason
+    assert entry.state == EntryState.FAILED and "no longer exists" in entry.reason
     assert http_server.requests == []
 
 
@@ -551,22 +560,23 @@ def test_it_rejects_bad_adaptor_fields_naming_the_path(admin_client, fields, pat
     assert path in response.json(), response.json()
 
 
-def test_it_renames_an_endpoint_in_the_actions_that_use_it(
-    admin_client, make_endpoint, make_action
-):
+def test_a_renamed_endpoint_stays_the_one_its_actions_use(admin_client, make_endpoint, make_action):
     endpoint = make_endpoint()
-    action = make_action("INTEGRATION", {"endpoint": "Partner CRM"})
+    action = make_action("INTEGRATION", {"endpoint": endpoint.pk})
     response = admin_client.patch(
         f"/api/v1/endpoints/{endpoint.pk}/", {"name": "Partner CRM v2"}, "application/json"
     )
     assert response.status_code == 200
-    assert Action.objects.get(pk=action.pk).config == {"endpoint": "Partner CRM v2"}
+    assert Action.objects.get(pk=action.pk).config == {"endpoint": endpoint.pk}
+    workflow = action.action_set.workflow
+    doc = document.export(workflow)
+    assert doc["action_sets"][0]["actions"][0]["config"] == {"endpoint": "Partner CRM v2"}
 
 
 def test_it_refuses_to_delete_an_adaptor_in_use(admin_client, make_action):
     adaptor = Adaptor.objects.create(name="Used", fields=[])
-    Endpoint.objects.create(name="E", url="https://example.com/")
-    action = make_action("INTEGRATION", {"endpoint": "E", "adaptor": "Used"})
+    endpoint = Endpoint.objects.create(name="E", url="https://example.com/")
+    action = make_action("INTEGRATION", {"endpoint": endpoint.pk, "adaptor": adaptor.pk})
     response = admin_client.delete(f"/api/v1/adaptors/{adaptor.pk}/")
     assert response.status_code == 409
     assert action.action_set.workflow.name in response.json()["detail"]

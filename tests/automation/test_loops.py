@@ -30,6 +30,13 @@ from tests.automation.engine_helpers import (  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def custom_fields(declare):
+    """The custom fields these tests' workflows name, declared (SPEC C.2)."""
+    declare("flag", "ping")
+
+
 ALWAYS = [
     ("LEAD_FIELDS", {"field": "called_count", "operator": "greater_than_or_equal", "value": 0})
 ]

@@ -427,3 +427,42 @@ def test_a_prepared_condition_reads_its_value_once():
     ]  # fmt: skip
     with pytest.raises(ValueError, match="unknown operator"):
         prepare("roughly", 1)
+
+
+# --- A declared custom field's type (SPEC C.2) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("operator", "actual", "value", "value2", "kind", "matches"),
+    [
+        # Undeclared (no kind): numbers first, as always.
+        (Operator.EQUALS, "01234", 1234, None, None, True),
+        # Text and choice compare as text only.
+        (Operator.EQUALS, "01234", 1234, None, "text", False),
+        (Operator.EQUALS, "01234", "01234", None, "text", True),
+        (Operator.GREATER_THAN, "9", "10", None, "text", False),
+        (Operator.EQUALS, "Tile", "tile", None, "choice", True),
+        # Numbers compare numerically and never as dates.
+        (Operator.GREATER_THAN, "250", 100, None, "number", True),
+        (Operator.EQUALS, "3.0", "3", None, "number", True),
+        (Operator.BETWEEN, "20260115", "20260101", "20260201", "number", True),
+        # Dates compare as dates and never as numbers.
+        (Operator.BETWEEN, "2026-01-15", "2026-01-01", "2026-02-01", "date", True),
+        (Operator.LESS_THAN, "2026-01-15T10:00:00", "2026-01-16", None, "datetime", True),
+        (Operator.GREATER_THAN, "2027", 2026, None, "date", False),
+        # Yes/no values read as true/false.
+        (Operator.EQUALS, True, "yes", None, "boolean", True),
+        (Operator.EQUALS, "no", False, None, "boolean", True),
+        (Operator.EQUALS, "1", True, None, "boolean", True),
+        (Operator.NOT_EQUALS, False, True, None, "boolean", True),
+    ],
+)
+def test_it_compares_a_custom_field_by_its_declared_type(
+    operator, actual, value, value2, kind, matches
+):
+    assert compare(operator, actual, value, value2, kind=kind) is matches
+    assert prepare(operator, value, value2, kind=kind)(actual) is matches
+
+
+def test_an_unknown_kind_reads_values_as_undeclared():
+    assert compare(Operator.EQUALS, "01234", 1234, kind="colour") is True

@@ -21,7 +21,8 @@ def test_an_entry_that_raises_outside_its_action_is_failed_not_stuck(
     assert entry.reason == "error: RuntimeError: rules could not load"
 
 
-def test_a_batch_runs_two_entries_of_one_lead_in_order(make_entry, make_lead):
+def test_a_batch_runs_two_entries_of_one_lead_in_order(make_entry, make_lead, declare):
+    declare("n")
     lead = make_lead(custom_fields={"n": 0})
     first = make_entry(
         lead, action_type="FIELD", config={"field": "custom.n", "op": "add", "value": 1}

@@ -322,8 +322,9 @@ def make_action(transactional_db):
 
 
 @pytest.fixture
-def field_action(make_action):
+def field_action(make_action, declare):
     """`field_action()`: a FIELD action adding 1 to the lead's custom field `hits`."""
+    declare("hits", type="number")
     return lambda: make_action("FIELD", {"field": "custom.hits", "op": "add", "value": 1})
 
 

@@ -42,7 +42,7 @@ def test_two_clusters_failing_at_once_open_the_breaker_once(
         breaker_failures=FAILURES,
         breaker_probe_seconds=3600,
     )
-    action = make_action("INTEGRATION", {"endpoint": endpoint.name})
+    action = make_action("INTEGRATION", {"endpoint": endpoint.pk})
     leads = make_leads(ENTRIES)
     processes = [cluster(), cluster()]
     dispatchers = [dispatcher()]

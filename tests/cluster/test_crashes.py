@@ -97,9 +97,11 @@ def test_it_sends_an_external_action_of_a_killed_cluster_again_with_the_same_key
 ):
     http_server.reply(json={"ok": True}, delay=10)  # still answering when the cluster dies
     http_server.reply(json={"ok": True})
-    Endpoint.objects.create(name="CRM hook", url=http_server.url("/hook"), timeout_seconds=30)
+    hook = Endpoint.objects.create(
+        name="CRM hook", url=http_server.url("/hook"), timeout_seconds=30
+    )
     lead = make_lead(status=statuses["NEW"])
-    (entry,) = make_entries(make_action("INTEGRATION", {"endpoint": "CRM hook"}), [lead])
+    (entry,) = make_entries(make_action("INTEGRATION", {"endpoint": hook.pk}), [lead])
     first = cluster()
     dispatcher()
 

@@ -34,9 +34,10 @@ ENTRIES = 400
 
 @pytest.mark.parametrize("broker", ["orm", "redis"], indirect=True)
 def test_two_clusters_racing_past_the_loop_limit_raise_one_notification(
-    broker, subprocess_env, make_leads, cluster, dispatcher, wait_until, log
+    broker, subprocess_env, make_leads, cluster, dispatcher, wait_until, log, declare
 ):
     subprocess_env["ADMIN_EMAILS"] = "ops@example.com"
+    declare("hits", type="number")
     workflow = Workflow.objects.create(name="Racing loop", all_campaigns=True)
     EventCondition.objects.create(
         workflow=workflow,

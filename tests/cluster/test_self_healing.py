@@ -140,8 +140,8 @@ def test_it_finishes_every_wave_within_90_s_of_any_single_process_death(
 ):
     leads = make_leads(LEADS)
     field = field_action()
-    Endpoint.objects.create(name="Slow hook", url=receiver.url("/hook"), timeout_seconds=20)
-    integration = make_action("INTEGRATION", {"endpoint": "Slow hook"})
+    hook = Endpoint.objects.create(name="Slow hook", url=receiver.url("/hook"), timeout_seconds=20)
+    integration = make_action("INTEGRATION", {"endpoint": hook.pk})
     run_all = subprocesses("run_all", "--addr", addr, ready_line="Serving")
     product = Product(run_all, addr)
 

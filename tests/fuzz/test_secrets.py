@@ -80,7 +80,7 @@ def integration_entry(world, endpoint):
     workflow = world.workflow
     action_set = ActionSet.objects.create(workflow=workflow, position=9)
     action = Action.objects.create(
-        action_set=action_set, type="INTEGRATION", config={"endpoint": endpoint.name}
+        action_set=action_set, type="INTEGRATION", config={"endpoint": endpoint.pk}
     )
     lead = world.leads[2]
     trigger = Trigger.objects.create(

@@ -12,7 +12,11 @@ def payload(lead_list):
     return {"list": lead_list.pk, "first_name": "Grace", "phone_number": "(212) 555-0188"}
 
 
-def test_it_creates_a_lead_with_a_normalised_phone_and_derived_zone(api, payload, statuses):
+def test_it_creates_a_lead_with_a_normalised_phone_and_derived_zone(
+    api, payload, statuses, declare
+):
+    declare("roof_type")
+    declare("bill", type="number")
     payload |= {"status": "NEW", "custom_fields": {"roof_type": "tile", "bill": 120}}
 
     response = api.post(URL, payload, format="json")

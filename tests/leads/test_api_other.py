@@ -203,7 +203,8 @@ def test_it_manages_queues_and_inbound_numbers(api, queue):
     assert [row["name"] for row in queues.data["results"]] == ["Sales Inbound"]
 
 
-def test_it_manages_email_templates(api):
+def test_it_manages_email_templates(api, declare):
+    declare("roof_type")
     created = api.post(
         "/api/v1/email-templates/",
         {"name": "Welcome", "subject": "Hi {first_name}", "body": "Your {{ref}}: {roof_type}"},

@@ -16,7 +16,15 @@ from django_q.models import OrmQ, Schedule
 from automation.constants import EntryState
 from automation.models import Endpoint, LogEntry, Workflow
 from leads import demo
-from leads.models import Call, DncEntry, HopperEntry, Lead, Status
+from leads.models import (
+    Call,
+    CustomField,
+    DncEntry,
+    HopperEntry,
+    Lead,
+    Status,
+    custom_field_errors,
+)
 from tests import httpserver
 
 http_server = httpserver.http_server  # the fixture
@@ -151,3 +159,14 @@ def test_it_loads_an_example_set_of_calling_rules_marked_as_an_example(db):
     assert all(rule.name.startswith("Example") for rule in rules)
     for rule in rules:
         rule.full_clean()  # as the admin and the API would accept them
+
+
+@pytest.mark.django_db
+def test_the_demo_leads_carry_only_declared_custom_fields_of_their_type():
+    load_demo()
+    declared = CustomField.objects.in_bulk(field_name="name")
+    assert {"monthly_bill", "roof_type", "home_owner"} <= set(declared)
+    leads = list(Lead.objects.exclude(custom_fields={}))
+    assert leads
+    for lead in leads:
+        assert custom_field_errors(lead.custom_fields, declared) == {}, lead.custom_fields

@@ -31,6 +31,7 @@ from crm import groups
 from leads.models import (
     Call,
     Callback,
+    CustomField,
     DncEntry,
     EmailTemplate,
     HopperEntry,
@@ -88,6 +89,7 @@ def world(statuses, make_lead, campaign, lead_list):
         "backtest": Backtest.objects.create(
             workflow=workflow, since=now - timedelta(days=1), until=now
         ),
+        "customfield": CustomField.objects.create(name="score", label="Score", type="number"),
     }
     return {basename: obj.pk for basename, obj in objects.items()}
 

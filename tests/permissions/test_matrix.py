@@ -27,7 +27,7 @@ ADMIN = {"superuser"}
 
 # What the operator writes (SPEC C.2): workflows, endpoints, adaptors. Every
 # other model's writes are for administrators; every model is read by READ.
-OPERATED = {"workflow", "endpoint", "adaptor"}
+OPERATED = {"workflow", "endpoint", "adaptor", "customfield"}
 
 # (url name, method) → who may, the status they get. A request sends `{}` as
 # its JSON body: writes that pass the permission check answer 400 for it.
@@ -215,6 +215,7 @@ def test_it_gives_the_operator_the_writes_of_the_spec(users):
         for model in ("workflow", "eventcondition", "actionset", "action", "endpoint", "adaptor")
         for action in ("add", "change", "delete")
     }
+    crud |= {f"leads.{action}_customfield" for action in ("add", "change", "delete")}
     assert writes == crud | {
         "automation.change_logentry",
         "automation.change_notification",

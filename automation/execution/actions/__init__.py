@@ -23,12 +23,13 @@ EXECUTORS = {
 }  # fmt: skip
 
 
-def validate(action_type, config, path="config"):
-    """Clean one action's config, or raise ConfigError naming the path."""
+def validate(action_type, config, path="config", stored=False):
+    """Clean one action's config, or raise ConfigError naming the path. `stored`: the
+    config as stored (references by id), else as the document gives it (by key)."""
     executor = EXECUTORS.get(action_type) if isinstance(action_type, str) else None
     if executor is None:
         raise ConfigError.at(
             path.rsplit(".", 1)[0] + ".type",
             f"unknown action type {shown(action_type)}",
         )
-    return executor.validate(config, path)
+    return executor.validate(config, path, stored)

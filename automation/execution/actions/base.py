@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from automation.constants import EntryState
-from automation.document.schema import Schema
+from automation.document.schema import UNRESOLVED, Schema, is_id
 from crm.masking import NOTHING
 
 
@@ -53,8 +53,8 @@ class Executor:
     schema = Schema()
     needs_lead = True  # False: can run from the deleted lead's snapshot
 
-    def validate(self, config, path="config"):
-        return self.schema.validate(config, path)
+    def validate(self, config, path="config", stored=False):
+        return self.schema.validate(config, path, stored)
 
     def effect(self, config):
         """What running it can change that workflows react to (an Effect), or None:
@@ -68,3 +68,16 @@ class Executor:
         """The crm.masking Masker of the secrets this action's results may quote
         (the runner applies it to the reason and result it records)."""
         return NOTHING
+
+
+def referred(model, value, what):
+    """The object a stored config refers to (by id), or the failed Result saying why not."""
+    if isinstance(value, dict) and UNRESOLVED in value:
+        return Result.failed(
+            f"no {what} is named {value[UNRESOLVED]!r}: pick one in the workflow "
+            "(the name was stored before workflows referred to objects by id)"
+        )
+    found = model.objects.filter(pk=value).first() if is_id(value) else None
+    if found is None:
+        return Result.failed(f"the {what} #{value} no longer exists")
+    return found

@@ -52,9 +52,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from automation.constants import ActionType, EntryState
-from automation.document.schema import ConfigError, Ref, Schema
+from automation.document.schema import ConfigError, Ref, Schema, is_id
 from automation.execution import breaker, retry
-from automation.execution.actions.base import Executor, Result, Run
+from automation.execution.actions.base import Executor, Result, Run, referred
 
 # --- The request -------------------------------------------------------------------------
 from automation.execution.actions.payloads import Subject, build_payload, form_pairs, plain
@@ -321,17 +321,17 @@ class Integration(Executor):
     )
 
     def execute(self, run: Run) -> Result:
-        name = run.config["endpoint"]
-        endpoint = Endpoint.objects.filter(name=name).first()
-        if endpoint is None:
-            return Result.failed(f"the endpoint {name!r} no longer exists")
+        endpoint = referred(Endpoint, run.config["endpoint"], "endpoint")
+        if isinstance(endpoint, Result):
+            return endpoint
+        name = endpoint.name
         if not endpoint.active:
             return Result.failed(f"the endpoint {name!r} is inactive", endpoint=name)
         adaptor = None
-        if run.config.get("adaptor"):
-            adaptor = Adaptor.objects.filter(name=run.config["adaptor"]).first()
-            if adaptor is None:
-                return Result.failed(f"the adaptor {run.config['adaptor']!r} no longer exists")
+        if run.config.get("adaptor") is not None:
+            adaptor = referred(Adaptor, run.config["adaptor"], "adaptor")
+            if isinstance(adaptor, Result):
+                return adaptor
         subject = Subject.of(run.lead, run.call, run.workflow, snapshot=run.snapshot)
         key = str(run.entry.idempotency_key)
         try:
@@ -354,6 +354,6 @@ class Integration(Executor):
     def masker(self, entry):
         """The masker of the entry's endpoint: its reason quotes what the endpoint answered."""
         action = getattr(entry, "action", None)
-        name = (action.config or {}).get("endpoint") if action is not None else None
-        endpoint = Endpoint.objects.filter(name=name).first() if isinstance(name, str) else None
+        pk = (action.config or {}).get("endpoint") if action is not None else None
+        endpoint = Endpoint.objects.filter(pk=pk).first() if is_id(pk) else None
         return endpoint_masker(endpoint) if endpoint is not None else NOTHING

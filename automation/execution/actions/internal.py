@@ -18,9 +18,20 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from automation.constants import ActionType, OccurrenceKind
-from automation.document.schema import Any, Choice, ConfigError, Dec, Int, Ref, Schema, Str, join
+from automation.document.schema import (
+    Any,
+    Choice,
+    ConfigError,
+    Dec,
+    Int,
+    Ref,
+    Schema,
+    Str,
+    is_id,
+    join,
+)
 from automation.engine.occurrences import UNKNOWN, Effect, call_data, field_value, jsonable
-from automation.execution.actions.base import Executor, Result, Run
+from automation.execution.actions.base import Executor, Result, Run, referred
 from leads.models import (
     Call,
     Callback,
@@ -32,6 +43,7 @@ from leads.models import (
     Lead,
     List,
     Status,
+    unknown_field,
 )
 
 FIELD_OPS = [
@@ -48,15 +60,21 @@ CUSTOM = re.compile(r"^custom\.[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def check_target_field(value):
-    if value in Lead.WRITABLE_FIELDS or CUSTOM.match(value):
+    if value in Lead.WRITABLE_FIELDS:
         return
-    raise ValueError(
-        f"{value!r} cannot be set: use one of {', '.join(Lead.WRITABLE_FIELDS)} or custom.<name>"
-    )
+    if not CUSTOM.match(value):
+        raise ValueError(
+            f"{value!r} cannot be set: use one of {', '.join(Lead.WRITABLE_FIELDS)} "
+            "or custom.<name>"
+        )
+    if problem := unknown_field(value):
+        raise ValueError(problem)
 
 
 def check_source_field(value):
     if value in Lead.CONDITION_FIELDS or CUSTOM.match(value) or value.startswith("call."):
+        if problem := unknown_field(value):
+            raise ValueError(problem)
         return
     raise ValueError(f"{value!r} is not a lead field, custom.<name> or call.<field>")
 
@@ -157,20 +175,23 @@ class Move(Executor):
     schema = Schema({"list": Ref("leads.List")})
 
     def effect(self, config):
-        # Conditions compare the list's id; the name is all the config has.
-        return Effect(OccurrenceKind.SAVE, {"list": UNKNOWN}, summary=f"moves to {config['list']}")
+        target = config["list"]
+        return Effect(
+            OccurrenceKind.SAVE,
+            {"list": target if is_id(target) else UNKNOWN},
+            summary="moves the lead to another list",
+        )
 
     def execute(self, run: Run) -> Result:
-        lead, name = run.lead, run.config["list"]
-        target = List.objects.select_related("campaign").filter(name=name).first()
-        if target is None:
-            return Result.failed(f"the list {name!r} no longer exists")
+        lead, target = run.lead, referred(List, run.config["list"], "list")
+        if isinstance(target, Result):
+            return target
         old = lead.list.name
         if lead.list_id == target.pk:
-            return Result.ok("already in list", list=name)
+            return Result.ok("already in list", list=target.name)
         lead.list = target
         lead.save_changes()
-        return Result.ok(**{"from": old, "to": name})
+        return Result.ok(**{"from": old, "to": target.name})
 
 
 class StatusChange(Executor):

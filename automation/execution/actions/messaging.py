@@ -15,10 +15,10 @@ from django.core.mail.utils import DNS_NAME
 from automation.constants import ActionType, EntryState
 from automation.document.schema import Ref, Schema, Text
 from automation.execution import providers, retry
-from automation.execution.actions.base import Executor, Result, Run
+from automation.execution.actions.base import Executor, Result, Run, referred
 from crm.masking import Masker
 from leads import placeholders
-from leads.models import EmailTemplate
+from leads.models import EmailTemplate, check_placeholders
 
 # SMTP trouble that may pass: attempts in all, and the wait after attempt n.
 EMAIL_MAX_ATTEMPTS = 3
@@ -52,10 +52,10 @@ class Email(Executor):
     schema = Schema({"template": Ref("leads.EmailTemplate")})
 
     def execute(self, run: Run) -> Result:
-        name = run.config["template"]
-        template = EmailTemplate.objects.filter(name=name).first()
-        if template is None:
-            return Result.failed(f"the email template {name!r} no longer exists")
+        template = referred(EmailTemplate, run.config["template"], "email template")
+        if isinstance(template, Result):
+            return template
+        name = template.name
         lead = run.lead
         if not lead.email:
             return Result.skipped("the lead has no email address", template=name)
@@ -133,10 +133,10 @@ class ProviderMessage(Executor):
 class Sms(ProviderMessage):
     type = ActionType.SMS
     kind = "sms"
-    schema = Schema({"message": Text(max_length=1600, check=placeholders.validate)})
+    schema = Schema({"message": Text(max_length=1600, check=check_placeholders)})
 
 
 class VoiceBroadcast(ProviderMessage):
     type = ActionType.VB
     kind = "vb"
-    schema = Schema({"message": Text(max_length=5000, check=placeholders.validate)})
+    schema = Schema({"message": Text(max_length=5000, check=check_placeholders)})

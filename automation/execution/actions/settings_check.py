@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 
 from automation.document.schema import ConfigError, join
 from crm.masking import MASK, Masker, url_password
-from leads.models import Lead
+from leads.models import Lead, unknown_field
 from leads.placeholders import CALL_FIELDS
 
 # --- The request -------------------------------------------------------------------------
@@ -29,14 +29,14 @@ RESERVED_HEADERS = ("host", "content-length", "transfer-encoding", "connection")
 
 
 def check_source(source):
-    if source in Lead.CONDITION_FIELDS or source in SPECIAL_SOURCES or CUSTOM_NAME.match(source):
+    if source in Lead.CONDITION_FIELDS or source in SPECIAL_SOURCES:
         return ""
     if source.startswith("call."):
         if source[5:] in CALL_FIELDS:
             return ""
         return f"{source!r} is not a call field: use one of {', '.join(CALL_FIELDS)}"
-    if BARE_NAME.match(source):
-        return ""  # a custom field
+    if BARE_NAME.match(source) or CUSTOM_NAME.match(source):
+        return unknown_field(source) or ""  # a declared custom field
     return f"{source!r} is not a lead field, custom field, call.<field> or workflow value"
 
 

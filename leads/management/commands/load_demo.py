@@ -35,6 +35,7 @@ from leads.models import (
     Callback,
     CallType,
     Campaign,
+    CustomField,
     DncEntry,
     EmailTemplate,
     HopperEntry,
@@ -74,6 +75,14 @@ INBOUND_NUMBERS = [
     ("+12125550150", "Sales Inbound", "Solar ads, East coast"),
     ("+13125550150", "Customer Service", "Insurance policy holders"),
     ("+12135550150", "Spanish", "Línea en español"),
+]
+# The custom fields the demo leads carry, declared (SPEC C.2): name, label, type, choices.
+CUSTOM_FIELDS = [
+    ("monthly_bill", "Monthly electricity bill ($)", "number", []),
+    ("roof_type", "Roof type", "choice", ["shingle", "tile", "metal", "flat"]),
+    ("policy_type", "Policy type", "choice", ["auto", "home", "life"]),
+    ("current_carrier", "Current carrier", "text", []),
+    ("home_owner", "Home owner", "boolean", []),
 ]
 EMAIL_TEMPLATES = [
     (
@@ -278,6 +287,13 @@ class Command(BaseCommand):
                 "inbound numbers",
                 InboundNumber.objects.get_or_create(
                     number=number, defaults={"queue": queue, "description": description}
+                )[1],
+            )
+        for name, label, type_, choices in CUSTOM_FIELDS:
+            self.count(
+                "custom fields",
+                CustomField.objects.get_or_create(
+                    name=name, defaults={"label": label, "type": type_, "choices": choices}
                 )[1],
             )
         for name, subject, body in EMAIL_TEMPLATES:
