@@ -20,6 +20,12 @@ from tests.admin.test_workflow_editor import ADD, errors_of
 from tests.api.test_workflow_updates import DOC
 
 
+@pytest.fixture(autouse=True)
+def custom_fields(declare):
+    """The custom fields the workflow's FIELD actions write (SPEC C.2: declared)."""
+    declare("tag", "note", "new")
+
+
 @pytest.fixture
 def workflow(statuses, campaign, lead_list):
     return document.save(copy.deepcopy(DOC))

@@ -20,6 +20,12 @@ from tests.api.test_workflow_updates import DOC, fire, run_pending, workflow_url
 SHOWN_ONLY = ("id", "version", "archived", "disabled_reason", "warnings")
 
 
+@pytest.fixture(autouse=True)
+def custom_fields(declare):
+    """What the documents' FIELD actions write (SPEC C.2: declared)."""
+    declare("extra")
+
+
 def stored(doc):
     return {k: v for k, v in doc.items() if k not in SHOWN_ONLY}
 

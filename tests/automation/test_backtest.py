@@ -75,6 +75,13 @@ WORKFLOWS = {
 STEPS = [0, 0, 2, 5, 20, 60, 200, 900, 4000]
 
 
+@pytest.fixture(autouse=True)
+def custom_fields(declare):
+    """What TOUCH and MARK write (SPEC C.2: declared)."""
+    declare("touched", type="number")
+    declare("seen")
+
+
 def run_due(capture, now):
     """The dispatcher's job: run every entry due by now (what it starts, at commit)."""
     due = list(
