@@ -74,6 +74,13 @@ class FilterSet(django_filters.FilterSet):
         return type(form_class.__name__, (CheckedForm, form_class), {})
 
 
+def invalid(exc):
+    """The form error of an Invalid. Its message quotes the input, which may hold a
+    `%`: django-filters formats every message with its params (none here), so the
+    message goes in as a param."""
+    return forms.ValidationError("%(message)s", params={"message": exc.message})
+
+
 class IdField(forms.Field):
     def to_python(self, value):
         if value in self.empty_values:
@@ -81,7 +88,7 @@ class IdField(forms.Field):
         try:
             return parse_id(value, "")
         except Invalid as exc:
-            raise forms.ValidationError(exc.message) from None
+            raise invalid(exc) from None
 
 
 class IdFilter(django_filters.Filter):
@@ -97,7 +104,7 @@ class CheckedIsoDateTimeField(IsoDateTimeField):
             try:
                 check_datetime(result, "")
             except Invalid as exc:
-                raise forms.ValidationError(exc.message) from None
+                raise invalid(exc) from None
         return result
 
 
