@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import connections, transaction
 from django.http import (
     Http404,
     HttpResponseBadRequest,
@@ -318,8 +318,9 @@ def reenable_view(model_admin, request, object_id):
     workflow = object_or_404(Workflow, object_id)
     if not model_admin.has_change_permission(request, workflow):
         raise PermissionDenied
-    workflow.reenable()
-    lifecycle.saved_in_admin(workflow, request.user)  # active again: a new version
+    with transaction.atomic():
+        workflow.reenable()
+        lifecycle.saved_in_admin(workflow, request.user)  # active again: a new version
     model_admin.message_user(
         request, f"“{workflow}” is active again; its loop count starts from zero.", messages.SUCCESS
     )

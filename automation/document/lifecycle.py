@@ -16,6 +16,7 @@ from automation.models import LogEntry, Workflow
 ARCHIVED_REASON = "workflow archived"
 
 
+@transaction.atomic
 def saved_in_admin(workflow, user):
     """The admin saved a workflow's rows one by one (its page, or an action set's):
     store the version, cancelling the entries of the actions it removed."""

@@ -14,6 +14,7 @@ The workflow's `version` is the number of its latest; the rule index carries
 it, so each trigger and log entry records the version it was created under.
 """
 
+from django.db import transaction
 from django.utils import timezone
 
 from automation.constants import EntryState
@@ -95,6 +96,7 @@ def latest(workflow):
     return workflow.versions.order_by("-number").first()
 
 
+@transaction.atomic
 def record(workflow, document, source, user=None, summary="", now=None, cancel_removed=True):
     """Store `document` as the workflow's next version, unless it equals the latest.
     Returns the new WorkflowVersion, or None.
