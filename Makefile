@@ -54,7 +54,7 @@ test: install browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 	@case "$${DATABASE_URL:-}" in postgres*) \
 	  $(MAKE) --no-print-directory pgbouncer && \
-	  $(PY) -m pytest --pgbouncer tests/automation tests/cluster $(PYTEST_ARGS);; \
+	  $(PY) -m pytest --pgbouncer tests/test_db_backend.py tests/automation tests/cluster $(PYTEST_ARGS);; \
 	esac
 
 bench: install

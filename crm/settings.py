@@ -117,6 +117,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend, with statements sent along with the COMMIT (crm.db.postgresql).
+    DATABASES["default"]["ENGINE"] = "crm.db.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite is the zero-setup demo database, written by web, workers and the
     # dispatcher at once. WAL: readers never block the writer nor it them.

@@ -169,7 +169,7 @@ def django_db_setup(request, django_db_setup):
     from tests import pgbouncer
 
     db = connections["default"].settings_dict
-    if db["ENGINE"] != "django.db.backends.postgresql":
+    if connections["default"].vendor != "postgresql":
         raise pytest.UsageError("--pgbouncer needs DATABASE_URL to name a PostgreSQL database")
     direct = db["HOST"], db["PORT"]
     with pgbouncer.running(*direct, db["USER"] or "postgres") as port:

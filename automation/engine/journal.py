@@ -13,23 +13,25 @@ what the engine saw: one lean row (automation.models.JournalEntry) of
 - `before`: for a save, the changed fields' values before it (what
   "becomes" conditions and the stop-if entry gate read).
 
-It is written with one plain INSERT through Django's cursor (the same way
-automation.engine.records writes triggers), and not at all when JOURNAL_DAYS
-is 0. `prune` keeps JOURNAL_DAYS days (a django-q2 schedule, daily).
+It is written with one plain INSERT (crm.db.send_later: on PostgreSQL it rides
+with the transaction's COMMIT, so it costs no round trip of its own), and not at
+all when JOURNAL_DAYS is 0. `prune` keeps JOURNAL_DAYS days (a django-q2 schedule, daily).
 
 `replayed(row)` turns a row back into (Occurrence, Lead, before-getter) for
 the engine's own matching and gates (automation.insight.backtest).
 """
 
+import json
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import DateField, DateTimeField
+from django.db.models import DateField, DateTimeField, JSONField
 from django.db.models.base import ModelState
 from django.utils import timezone
 
 from automation.engine.occurrences import Occurrence, jsonable
+from crm.db import send_later
 
 COLUMNS = ("occurred_at", "lead_id", "kind", "facts", "values", "before", "workflow_id")
 FACTS = (
@@ -42,7 +44,8 @@ _lead = {}  # built once: the Lead's fields as the journal stores them
 
 
 def lead_fields():
-    """{"fields": [(attname, default)] of the concrete fields but the key, in order,
+    """{"fields": [(attname, default as JSON)] of the concrete fields but the key, in
+    order, "raw": the same with the defaults as they are,
     "defaults": {attname: default}, "attnames": {name: attname}, "dates": {position in
     `fields`: parse}, "parse": {attname: parse}, "model"}."""
     if not _lead:
@@ -50,6 +53,7 @@ def lead_fields():
 
         concrete = [f for f in Lead._meta.concrete_fields if not f.primary_key]
         _lead["fields"] = [(f.attname, jsonable(f.get_default())) for f in concrete]
+        _lead["raw"] = [(f.attname, f.get_default()) for f in concrete]
         _lead["attnames"] = {f.name: f.attname for f in concrete}
         _lead["dates"] = {
             i: datetime.fromisoformat if isinstance(f, DateTimeField) else date.fromisoformat
@@ -79,10 +83,10 @@ def facts_of(occ):
 def values_of(lead):
     """The lead's values that differ from its fields' defaults, as JSON."""
     data = {}
-    for attname, default in lead_fields()["fields"]:
-        value = jsonable(getattr(lead, attname))
+    for attname, default in lead_fields()["raw"]:
+        value = getattr(lead, attname)
         if value != default:
-            data[attname] = value
+            data[attname] = jsonable(value)
     return data
 
 
@@ -102,8 +106,9 @@ _sql = {}
 
 
 def insert_sql():
-    """The INSERT of one journal row, and the fields that adapt its values (built once
-    per database vendor)."""
+    """The INSERT of one journal row, and per column what makes its parameter
+    (built once per database vendor): the JSON columns' text is dumped here, which
+    both backends store as it is and costs less than the field's own adapter."""
     vendor = connection.vendor
     if vendor not in _sql:
         from automation.models import JournalEntry
@@ -114,9 +119,26 @@ def insert_sql():
             f"INSERT INTO {quote(JournalEntry._meta.db_table)} "
             f"({', '.join(quote(f.column) for f in fields)}) "
             f"VALUES ({', '.join(['%s'] * len(fields))})",
-            fields,
+            [prep(f) for f in fields],
         )
     return _sql[vendor]
+
+
+def prep(field):
+    """What makes a column's parameter from the row's value."""
+    if isinstance(field, JSONField):
+        return dump
+    if isinstance(field, DateTimeField):
+        return connection.ops.adapt_datetimefield_value
+    return same  # ids and text go as they are
+
+
+def dump(value):
+    return None if value is None else json.dumps(value)
+
+
+def same(value):
+    return value
 
 
 def row_of(occ, lead, workflow_id=None):
@@ -141,17 +163,16 @@ def append_many(pairs, workflow_id=None):
     """Journal (occurrence, lead) pairs in one statement (a bulk enrollment's batch)."""
     if not settings.JOURNAL_DAYS or not pairs:
         return
-    sql, fields = insert_sql()
+    sql, preps = insert_sql()
     one = sql[sql.index(" VALUES ") + len(" VALUES ") :]
     params = [
-        f.get_db_prep_save(v, connection)
+        prep(v)
         for occ, lead in pairs
-        for f, v in zip(fields, row_of(occ, lead, workflow_id), strict=True)
+        for prep, v in zip(preps, row_of(occ, lead, workflow_id), strict=True)
     ]
     if len(pairs) > 1:
         sql = sql + ", " + ", ".join([one] * (len(pairs) - 1))
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    send_later(sql, params)
 
 
 def lead_of(lead_id, values):

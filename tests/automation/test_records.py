@@ -107,6 +107,7 @@ def test_it_writes_with_two_plain_statements_and_prepares_none(make_lead):
     for _ in range(3):
         make_workflow(ON_SAVE, delay={"delay_mode": "fixed", "delay_hours": 1})
     lead = make_lead()
+    assert JournalEntry.objects.filter(lead_id=lead.pk).count() == 1  # the create's, sent
     with CaptureQueriesContext(connection) as queries:
         lead.save()
     inserts = [q["sql"] for q in queries if q["sql"].startswith("INSERT")]
