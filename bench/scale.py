@@ -100,7 +100,7 @@ def generate(opts, conn):
 
     from automation.constants import DelayMode
     from automation.models import Action, ActionSet, LogEntry, Workflow
-    from leads.models import Campaign, Lead, List, Status
+    from leads.models import Campaign, CustomField, Lead, List, Status
 
     leads, entries, pending = opts.scale_leads, opts.scale_entries, opts.scale_pending
     due_now = max(1, pending // 100)
@@ -116,6 +116,7 @@ def generate(opts, conn):
         cursor.execute("DELETE FROM bench_scale")
     for code, name, flags in world.STATUSES:
         Status.objects.using(ALIAS).create(code=code, name=name, **flags)
+    CustomField.objects.using(ALIAS).create(name="n", label="N", type="number")
     campaigns = Campaign.objects.using(ALIAS).bulk_create(
         [Campaign(name=f"Scale {i:03d}") for i in range(100)]
     )

@@ -84,9 +84,10 @@ def setup(opts):
 
 def make_world(receiver_url):
     from automation.models import Action, ActionSet, Endpoint, Workflow
-    from leads.models import Campaign, Lead, List, Status
+    from leads.models import Campaign, CustomField, Lead, List, Status
 
     status = Status.objects.create(code="NEW", name="New lead")
+    CustomField.objects.create(name="hits", label="Hits", type="number")
     lead_list = List.objects.create(name="Soak", campaign=Campaign.objects.create(name="Soak"))
     leads = Lead.objects.bulk_create(
         Lead(list=lead_list, status=status, first_name="Ada", phone_number=f"+1310555{i:04d}")

@@ -158,14 +158,16 @@ def reset():
 
 
 def base_world():
-    """Statuses, CAMPAIGNS campaigns with a list each, a superuser with an API token."""
+    """Statuses, the custom field `n` the scenarios' FIELD actions add to (a number),
+    CAMPAIGNS campaigns with a list each, a superuser with an API token."""
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
 
-    from leads.models import Campaign, List, Status
+    from leads.models import Campaign, CustomField, List, Status
 
     for code, name, flags in STATUSES:
         Status.objects.update_or_create(code=code, defaults={"name": name, **flags})
+    CustomField.objects.update_or_create(name="n", defaults={"label": "N", "type": "number"})
     campaigns, lists = [], []
     for i in range(CAMPAIGNS):
         campaign, _ = Campaign.objects.get_or_create(name=f"Bench {i:03d}")
